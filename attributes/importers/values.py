@@ -1,0 +1,232 @@
+"""Import of attribute values: one row per (customer, attribute, value).
+
+Columns: `customer` (the identifier), `attribute` (code), `value`; optional `identifier_type`
+(external_uid by default; customer_id, card, phone, email). An empty value removes the customer's
+value. Generic attributes take any value of their type; questionnaire answers are checked against
+their question's rules. The last row for a (customer, attribute) wins.
+
+Work split (see core.imports): `prepare_chunk` parses and checks each value in Python and writes
+its canonical text into the COPY payload (reader thread); `apply_chunk` COPies it into a
+temporary table and merges with one statement: resolve customers, keep the last row per key,
+upsert the rows that differ, delete the cleared ones, and return the unknown customers' lines.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from attributes.contacts import PhoneRules, phone_rules
+from attributes.importers.common import (
+    NULL,
+    Prepared,
+    array_text,
+    copy_text,
+    cursor,
+    errors_from,
+    identifier_check,
+    index_lookups,
+    phone_or_email,
+    resolved_sql,
+    run_twice_on_race,
+    stage_text,
+    statistics_refresh,
+)
+from attributes.models import Attribute, Question
+from attributes.values import COLUMN, COLUMNS, MAX_TEXT, value_parse
+from core.actors import Actor
+from core.imports import CsvRow, Importer, RowError, register_importer
+from core.models import ImportJob
+from core.services import audit_record
+
+Parser = Callable[[str], Any]
+
+# `col` says which typed column `value` (canonical text, checked in Python) goes to: 1..6 in
+# COLUMNS order; 0 = clear the value.
+_STAGE = [("line", "int"), ("id_type", "text"), ("ident", "varchar"), ("ident_id", "bigint"), ("attribute_id", "bigint"),
+          ("col", "smallint"), ("value", "text")]
+_CASTS = ["value::boolean", "value::bigint", "value::numeric", "value", "value::date", "value::text[]"]
+_TYPED_AS = ", ".join(f"CASE WHEN col = {i + 1} THEN {cast} END AS {column}"
+                      for i, (cast, column) in enumerate(zip(_CASTS, COLUMNS)))
+_COLS = ", ".join(COLUMNS)
+
+# Existing rows are updated only where the value differs, new rows are plain INSERTs: a re-run
+# writes nothing (not even row locks, which ON CONFLICT DO UPDATE takes), and a first load skips
+# speculative insertion (measured on 300,000 rows: 4.2 s vs 6.0 s to load, 1.6 s vs 3.0 s to
+# re-run). A row inserted concurrently by someone else makes the INSERT fail; apply_chunk then
+# runs the chunk again, and the second pass finds that row and updates it.
+_APPLY = f"""
+WITH resolved AS MATERIALIZED ({{resolved}}),
+latest AS MATERIALIZED (
+  SELECT DISTINCT ON (customer_id, attribute_id) customer_id, attribute_id, col, {_TYPED_AS}
+  FROM resolved WHERE customer_id IS NOT NULL
+  ORDER BY customer_id, attribute_id, line DESC
+),
+updated AS (
+  UPDATE attributes_value v SET {", ".join(f"{c} = l.{c}" for c in COLUMNS)}, updated_at = now()
+  FROM latest l
+  WHERE l.col > 0 AND v.customer_id = l.customer_id AND v.attribute_id = l.attribute_id
+    AND ({", ".join(f"v.{c}" for c in COLUMNS)}) IS DISTINCT FROM ({", ".join(f"l.{c}" for c in COLUMNS)})
+  RETURNING 1
+),
+inserted AS (
+  INSERT INTO attributes_value (customer_id, attribute_id, {_COLS}, updated_at)
+  SELECT customer_id, attribute_id, {_COLS}, now() FROM latest l
+  WHERE l.col > 0 AND NOT EXISTS (
+    SELECT 1 FROM attributes_value v WHERE v.customer_id = l.customer_id AND v.attribute_id = l.attribute_id)
+  RETURNING 1
+),
+cleared AS (
+  DELETE FROM attributes_value v USING latest l
+  WHERE l.col = 0 AND v.customer_id = l.customer_id AND v.attribute_id = l.attribute_id
+  RETURNING 1
+)
+SELECT line, 'customer: no customer with ' || id_type || ' ' || quote_literal(ident) FROM resolved WHERE customer_id IS NULL
+UNION ALL SELECT -1, ((SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted))::text
+UNION ALL SELECT -2, (SELECT count(*) FROM cleared)::text
+"""
+
+
+_INT = re.compile(r"-?\d{1,18}")
+_DEC = re.compile(r"-?\d{1,16}(?:\.\d{1,4})?")
+_BOOL = {"true": "t", "1": "t", "yes": "t", "y": "t", "t": "t", "да": "t", "on": "t",
+         "false": "f", "0": "f", "no": "f", "n": "f", "f": "f", "нет": "f", "off": "f"}
+
+
+def text_parser(value_type: str, options: list[str]) -> Parser:
+    """Cell -> COPY text of the typed value, or ValueError. The usual spellings take a fast path
+    (a regular expression or a C parser), the rest goes through attributes.values."""
+    general = (lambda raw: _canonical(value_parse(value_type, raw, options=options)))
+    if value_type == Attribute.ValueType.INTEGER:
+        return lambda raw: raw if _INT.fullmatch(raw) else general(raw)
+    if value_type == Attribute.ValueType.DECIMAL:
+        return lambda raw: raw if _DEC.fullmatch(raw) else general(raw)
+    if value_type == Attribute.ValueType.BOOLEAN:
+        return lambda raw: _BOOL.get(raw.lower()) or general(raw)
+
+    if value_type == Attribute.ValueType.DATE:
+        def date_text(raw: str) -> str:
+            try:
+                return dt.date.fromisoformat(raw).isoformat()
+            except ValueError:
+                return general(raw)
+        return date_text
+    if value_type == Attribute.ValueType.CHOICE:
+        allowed = frozenset(options)
+        return lambda raw: copy_text(raw) if raw in allowed else general(raw)
+    if value_type == Attribute.ValueType.STRING:
+        return lambda raw: copy_text(raw) if len(raw) <= MAX_TEXT else general(raw)
+    return general
+
+
+def _canonical(value: Any) -> str:
+    """The text PostgreSQL reads back as the same value (escaped for COPY)."""
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, list):
+        return array_text(value)
+    if isinstance(value, str):
+        return copy_text(value)
+    return str(value)  # int, Decimal, date (ISO)
+
+
+@dataclass
+class Context:
+    parsers: dict[str, tuple[int, int, Parser]]  # code -> (attribute id, column number, cell -> COPY text)
+    phones: PhoneRules
+
+
+def job_actor(job: ImportJob) -> Actor:
+    return Actor(kind=job.actor_kind or "system", id=job.actor_id, label=job.actor_label or "import")  # type: ignore[arg-type]
+
+
+@register_importer
+class AttributeValuesImporter(Importer):
+    kind = "attributes.values"
+    label = "Attribute values (customer; attribute; value)"
+    required_columns = ("customer", "attribute", "value")
+    optional_columns = ("identifier_type",)
+    permission = "attributes.change_attributevalue"
+    chunk_size = 50_000
+
+    def context(self, job: ImportJob) -> Context:
+        """Every importable attribute with its parser (questionnaire answers follow their question's rules)."""
+        from attributes.services.answers import answer_parse
+
+        phones = phone_rules()
+        today = timezone.localdate()
+        questions = {q.attribute_id: q for q in Question.objects.filter(attribute__isnull=False, group__isnull=True)}
+        parsers: dict[str, tuple[int, int, Parser]] = {}
+        for attribute in Attribute.objects.filter(kind__in=Attribute.STORED_KINDS, value_type__in=Attribute.SCALAR_TYPES,
+                                                  is_active=True):
+            question = questions.get(attribute.pk)
+            if question is not None:
+                def parse(raw: str, question: Question = question) -> str:
+                    return _canonical(answer_parse(question, raw, today=today, phones=phones))
+            else:
+                parse = text_parser(attribute.value_type, attribute.option_codes())
+            column = COLUMNS.index(COLUMN[Attribute.ValueType(attribute.value_type)]) + 1
+            parsers[attribute.code] = (attribute.pk, column, parse)
+        return Context(parsers=parsers, phones=phones)
+
+    def prepare_chunk(self, job: ImportJob, rows: list[CsvRow], context: Context) -> Prepared:
+        out = Prepared(lines=(rows[0].line, rows[-1].line), rows=len(rows))
+        parsers, phones = context.parsers, context.phones
+        payload, errors, types = out.payload, out.errors, out.types
+        for line, values in rows:
+            id_type = (values.get("identifier_type") or "external_uid").lower()
+            ident = values["customer"]
+            reason = identifier_check(id_type, ident)
+            if reason:
+                errors.append(RowError(line, reason))
+                continue
+            if id_type in ("phone", "email"):
+                try:
+                    ident = phone_or_email(id_type, ident, phones)
+                except ValueError as exc:
+                    errors.append(RowError(line, f"customer: {exc}"))
+                    continue
+            entry = parsers.get(values["attribute"])
+            if entry is None:
+                errors.append(RowError(line, f"attribute: no importable attribute '{values['attribute']}'"))
+                continue
+            attribute_id, column, parse = entry
+            raw = values["value"]
+            if raw:
+                try:
+                    text = parse(raw)
+                except ValueError as exc:
+                    errors.append(RowError(line, f"value: {exc}"))
+                    continue
+            else:
+                column, text = 0, NULL
+            types.add(id_type)
+            ident_id = ident if id_type == "customer_id" else NULL
+            payload.append(f"{line}\t{id_type}\t{copy_text(ident)}\t{ident_id}\t{attribute_id}\t{column}\t{text}\n")
+        return out
+
+    def apply_chunk(self, job: ImportJob, prepared: Prepared, context: Context) -> list[RowError]:
+        errors = list(prepared.errors)
+        counts: dict[int, int] = {}
+        if prepared.payload:
+            with cursor() as cur:
+                stage_text(cur, "import_values", _STAGE, prepared.payload, analyze=False)
+                statistics_refresh(cur, ("crm_customer", "crm_card", "crm_notifier", "attributes_value"))
+                index_lookups(cur)
+                result = run_twice_on_race(cur, _APPLY.replace("{resolved}", resolved_sql("import_values", prepared.types)))
+            counts = {line: int(reason) for line, reason in result if line < 0}
+            errors += errors_from((line, reason) for line, reason in result if line > 0)
+        audit_record(actor=job_actor(job), action="import.values.chunk", target=job,
+                     after={"lines": list(prepared.lines), "written": counts.get(-1, 0), "cleared": counts.get(-2, 0),
+                            "failed": len(errors)})
+        return errors
+
+    def process_chunk(self, job: ImportJob, rows: list[CsvRow]) -> list[RowError]:
+        context = self.context(job)
+        return self.apply_chunk(job, self.prepare_chunk(job, rows, context), context)

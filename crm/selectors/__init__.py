@@ -1,0 +1,1 @@
+"""crm reads, one module per area (customers.py, ledger.py, purchases.py)."""

@@ -1,0 +1,110 @@
+"""Shared fixtures. Tests run against real PostgreSQL and Redis (see scripts/test.sh)."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright with live_server
+
+from tests.factories.core import OperatorFactory  # noqa: E402
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def _operator(role: str):
+    from core.roles import sync_roles
+
+    if not Group.objects.filter(name=role).exists():
+        sync_roles()
+    user = OperatorFactory(username=f"{role}-user", is_superuser=(role == "administrator"))
+    user.groups.set([Group.objects.get(name=role)])
+    return user
+
+
+@pytest.fixture
+def admin_operator(db):
+    return _operator("administrator")
+
+
+@pytest.fixture
+def marketer(db):
+    return _operator("marketer")
+
+
+@pytest.fixture
+def agent(db):
+    return _operator("call_center")
+
+
+@pytest.fixture
+def operator_client(admin_operator) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(admin_operator)
+    return client
+
+
+@pytest.fixture
+def celery_worker_real(transactional_db) -> Iterator[object]:
+    """A real Celery worker (solo pool, in a thread) consuming from Redis.
+
+    Needs a transactional test: the worker thread uses its own database connection and must see
+    committed rows.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from loymax.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10.0) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Debian's Chromium; no browser downloads are possible here.
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+def run_in_threads(target, count: int) -> list:
+    """Run `target(i)` in `count` threads started together; return results or exceptions."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def runner(index: int) -> None:
+        from django.db import connection
+
+        try:
+            barrier.wait()
+            results[index] = target(index)
+        except Exception as exc:  # the test inspects what each thread got
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from attributes.services import counter_apply_purchase
 from catalogue.models import Product, Till
 from core.actors import Actor
 from crm.models import Customer, Purchase, PurchaseLine
@@ -93,6 +94,7 @@ def _purchases() -> int:
                 PurchaseLine(purchase=purchase, position=pos, product=p, sku=p.sku, name=p.name, quantity=Decimal(qty),
                              price=p.price or Decimal(0), amount=(p.price or Decimal(0)) * qty)
                 for pos, (p, qty) in enumerate(rows, start=1)])
+            counter_apply_purchase(purchase_id=purchase.pk)  # as processing does when a cheque is confirmed
             made += 1
     return made
 

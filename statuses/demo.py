@@ -23,7 +23,7 @@ from attributes.models.counters import ALL_TIME
 from core.actors import Actor
 from crm.models import Customer
 from statuses.engine import counter_period_start
-from statuses.models import StatusChange, StatusRecalculation
+from statuses.models import StatusChange, StatusRecalculation, StatusSystem
 from statuses.services import StatusSpec, status_assign_manual, status_recalculate_now, status_system_define
 
 ACTOR = Actor.system("demo")
@@ -82,12 +82,17 @@ def load() -> str:
         statuses=[StatusSpec("newcomer", "Newcomer", 0, ""),
                   StatusSpec("regular", "Regular", 1, f"{visits.code} (previous) >= 3"),
                   StatusSpec("frequent", "Frequent", 2, f"{visits.code} (previous) >= 8")])
-    changes = 0
-    for system in (tier, frequency):
-        run = status_recalculate_now(system_id=system.pk, mode=StatusRecalculation.Mode.SCHEDULED, actor=ACTOR)
-        changes += run.changes
     vip = Customer.objects.filter(external_uid="demo-005").first()
     if vip is not None and not StatusChange.objects.filter(system=tier, customer=vip, reason="manual").exists():
         status_assign_manual(customer_id=vip.pk, system=tier, status="platinum", reason="VIP guest", actor=ACTOR,
                              hold_until=(timezone.now() + dt.timedelta(days=90)).date())
-    return f"2 status systems, {changes} status changes, {seeded} customers with imported history"
+    return f"2 status systems, {seeded} customers with imported history"
+
+
+def finish() -> str:
+    """Recalculate once every demo has written its cheques (later apps' demos feed the counters)."""
+    changes = 0
+    for system in StatusSystem.objects.filter(code__in=("tier", "frequency")).order_by("pk"):
+        run = status_recalculate_now(system_id=system.pk, mode=StatusRecalculation.Mode.SCHEDULED, actor=ACTOR)
+        changes += run.changes
+    return f"{changes} status changes"

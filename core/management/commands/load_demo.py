@@ -10,10 +10,12 @@ from django.db import transaction
 class Command(BaseCommand):
     help = (
         "Load demo data: operators with each role, and each app's demo (<app>/demo.py: load()). "
-        "Idempotent: a second run adds nothing twice."
+        "Idempotent: a second run adds nothing twice. After every app has loaded, each demo's optional "
+        "finish() runs (e.g. status recalculation over the cheques other apps' demos wrote)."
     )
 
     def handle(self, *args, **options) -> None:
+        finishers = []
         for config in apps.get_app_configs():
             try:
                 module = importlib.import_module(f"{config.name}.demo")
@@ -24,4 +26,10 @@ class Command(BaseCommand):
             with transaction.atomic():
                 summary = module.load()
             self.stdout.write(f"demo {config.label}: {summary}")
+            if hasattr(module, "finish"):
+                finishers.append((config.label, module.finish))
+        for label, finish in finishers:
+            with transaction.atomic():
+                summary = finish()
+            self.stdout.write(f"demo {label} (after all apps): {summary}")
         self.stdout.write(self.style.SUCCESS("demo data ready"))

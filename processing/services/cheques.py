@@ -107,14 +107,11 @@ def _spend_account(ev: Evaluated) -> AccountRow | None:
 def _coupons_answer(ev: Evaluated) -> tuple[dict[str, Any], list[str]]:
     used = {c.code: c.offer_id for c in ev.result.coupons_used}
     rejected = []
-    for check in ev.checks:
-        code = check.coupon.code if check.coupon is not None else (check.issue.public_code if check.issue else "")
+    for code, check in zip(ev.codes, ev.checks):
         if not check.ok:
-            rejected.append({"code": code or "", "reason": check.code, "message": check.message})
-    presented_codes = {p for p in (c.coupon.code if c.coupon else (c.issue.public_code if c.issue else None)
-                                   for c in ev.checks if c.ok) if p}
-    for code in sorted(presented_codes - set(used)):
-        rejected.append({"code": code, "reason": "not_applicable", "message": "No offer applies to this coupon here."})
+            rejected.append({"code": code, "reason": check.code, "message": check.message})
+        elif check.presented is not None and check.presented.code not in used:
+            rejected.append({"code": code, "reason": "not_applicable", "message": "No offer applies to this coupon here."})
     return ({"used": [{"code": code, "offer_id": offer_id} for code, offer_id in used.items()],
              "rejected": rejected,
              "to_issue": [{"offer_id": c.offer_id, "issue_id": c.issue_id, "count": c.count}

@@ -86,6 +86,7 @@ class Evaluated:
     checks: list  # offers.services.coupons.CouponCheck per presented code
     limited: frozenset[int]
     partner_id: int | None = None
+    codes: list[str] | None = None
 
 
 def cheque_evaluate_for_till(*, till: Till, number: str, purchased_at: dt.datetime | None,
@@ -126,7 +127,7 @@ def cheque_evaluate_for_till(*, till: Till, number: str, purchased_at: dt.dateti
     result = evaluate(snapshot, cheque)
     return Evaluated(moment=moment, tz=tz, identified=identified, member=member,
                      card=identified.card if identified is not None else None, lines=lines, result=result,
-                     checks=checks, limited=snapshot.limited_offer_ids, partner_id=till.store.partner_id)
+                     checks=checks, limited=snapshot.limited_offer_ids, partner_id=till.store.partner_id, codes=codes)
 
 
 def spread(total: Decimal, caps: Sequence[Decimal]) -> list[Decimal]:

@@ -19,14 +19,14 @@ class TillLocalDateTimeField(serializers.DateTimeField):
 
 # --- requests -------------------------------------------------------------------------------------
 
-class IdentifierIn(serializers.Serializer):
+class PosIdentifierIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=IDENTIFIER_KINDS, help_text=(
         "card (card number), barcode, track (magnetic track), phone, email, external_uid, qr (one-time code from "
         "the app, POST /me/qr), coupon (a personal coupon's code: its owner)."))
     value = serializers.CharField(max_length=256, help_text="The identifier as read at the till.")
 
 
-class LineIn(serializers.Serializer):
+class PosLineIn(serializers.Serializer):
     position = serializers.IntegerField(min_value=1, help_text="Line number in the cheque, unique within it.")
     sku = serializers.CharField(max_length=64, help_text="Product SKU (catalogue).")
     name = serializers.CharField(max_length=300, required=False, allow_blank=True, help_text="Product name (optional).")
@@ -38,43 +38,43 @@ class LineIn(serializers.Serializer):
                                       help_text="Line amount before our discounts; default price x quantity.")
 
 
-class ChequeIn(serializers.Serializer):
+class PosChequeIn(serializers.Serializer):
     number = serializers.CharField(max_length=64, help_text="Cheque number, unique per till.")
     purchased_at = TillLocalDateTimeField(required=False, help_text=(
         "When the sale happened: the till's local time (naive = the store's time zone) or with an offset. "
         "Default: now."))
-    identifier = IdentifierIn(required=False, allow_null=True, help_text="The member; omit for an anonymous cheque.")
-    lines = LineIn(many=True, allow_empty=False, help_text="The cheque's lines.")
+    identifier = PosIdentifierIn(required=False, allow_null=True, help_text="The member; omit for an anonymous cheque.")
+    lines = PosLineIn(many=True, allow_empty=False, help_text="The cheque's lines.")
     coupons = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list,
                                     help_text="Coupon codes presented.")
     bonus_payment = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"), required=False,
                                              default=Decimal("0"), help_text="Points the member pays with (held).")
 
 
-class BalanceIn(serializers.Serializer):
-    identifier = IdentifierIn(help_text="The member.")
+class PosBalanceIn(serializers.Serializer):
+    identifier = PosIdentifierIn(help_text="The member.")
 
 
-class ConfirmIn(serializers.Serializer):
+class PosConfirmIn(serializers.Serializer):
     number = serializers.CharField(max_length=64, help_text="The calculated cheque's number.")
-    lines = LineIn(many=True, required=False, help_text="Optional: the lines again; if they differ from the "
+    lines = PosLineIn(many=True, required=False, help_text="Optional: the lines again; if they differ from the "
                    "calculated cheque the answer is different_cheque.")
 
 
-class NumberIn(serializers.Serializer):
+class PosNumberIn(serializers.Serializer):
     number = serializers.CharField(max_length=64, help_text="The cheque's number.")
 
 
-class RefundLineIn(serializers.Serializer):
+class PosRefundLineIn(serializers.Serializer):
     position = serializers.IntegerField(min_value=1, help_text="Position of the line in the original cheque.")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, min_value=Decimal("0.001"), required=False,
                                         help_text="Units refunded; default: what is left of the line.")
 
 
-class RefundIn(serializers.Serializer):
+class PosRefundIn(serializers.Serializer):
     number = serializers.CharField(max_length=64, help_text="The refund's own number, unique per till.")
     original_number = serializers.CharField(max_length=64, help_text="The sale's number (this till, else this store).")
-    lines = RefundLineIn(many=True, required=False, help_text="Lines refunded; none = everything left.")
+    lines = PosRefundLineIn(many=True, required=False, help_text="Lines refunded; none = everything left.")
 
 
 # --- answers (documentation) ----------------------------------------------------------------------
@@ -82,26 +82,26 @@ class RefundIn(serializers.Serializer):
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
-class StatusOut(serializers.Serializer):
+class PosStatusOut(serializers.Serializer):
     system = serializers.CharField(help_text="Status system code.")
     system_name = serializers.CharField(help_text="Status system name.")
     status = serializers.CharField(help_text="Status code.")
     name = serializers.CharField(help_text="Status name.")
 
 
-class MemberOut(serializers.Serializer):
+class PosMemberOut(serializers.Serializer):
     id = serializers.IntegerField(help_text="Customer id.")
     name = serializers.CharField(help_text="First and last name.")
     state = serializers.CharField(help_text="anonymous, registered.")
-    statuses = StatusOut(many=True, help_text="Current statuses.")
+    statuses = PosStatusOut(many=True, help_text="Current statuses.")
 
 
-class CardOut(serializers.Serializer):
+class PosCardOut(serializers.Serializer):
     number = serializers.CharField(help_text="Card number.")
     state = serializers.CharField(help_text="active or not_activated (earns, cannot spend).")
 
 
-class BalanceOut(serializers.Serializer):
+class PosBalanceOut(serializers.Serializer):
     account_id = serializers.IntegerField(help_text="Account id.")
     currency = serializers.CharField(help_text="Currency code.")
     activated = serializers.DecimalField(help_text="Spendable points (incl. held).", **MONEY)
@@ -110,21 +110,21 @@ class BalanceOut(serializers.Serializer):
     available = serializers.DecimalField(help_text="activated - held.", **MONEY)
 
 
-class BalanceAnswer(serializers.Serializer):
-    member = MemberOut(help_text="The member.")
-    card = CardOut(allow_null=True, help_text="The card presented (null when identified otherwise).")
-    balance = BalanceOut(many=True, help_text="Balances per account.")
+class PosBalanceAnswer(serializers.Serializer):
+    member = PosMemberOut(help_text="The member.")
+    card = PosCardOut(allow_null=True, help_text="The card presented (null when identified otherwise).")
+    balance = PosBalanceOut(many=True, help_text="Balances per account.")
     bonus_payment_available = serializers.DecimalField(help_text="The most payable by points now.", **MONEY)
 
 
-class LineOfferOut(serializers.Serializer):
+class PosLineOfferOut(serializers.Serializer):
     offer_id = serializers.IntegerField(help_text="Offer id.")
     name = serializers.CharField(help_text="Offer name.")
     effect = serializers.CharField(help_text="discount, bonus, bonus_cap (value = percent), coupon, message.")
     value = serializers.DecimalField(help_text="What the offer gave this line.", **MONEY)
 
 
-class LineOut(serializers.Serializer):
+class PosLineOut(serializers.Serializer):
     position = serializers.IntegerField(help_text="Line position.")
     sku = serializers.CharField(help_text="SKU.")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, help_text="Units.")
@@ -136,10 +136,10 @@ class LineOut(serializers.Serializer):
                                           "proportion to each line's payable maximum).", **MONEY)
     to_pay = serializers.DecimalField(help_text="amount - discount - bonus_paid.", **MONEY)
     bonus_payment_max = serializers.DecimalField(help_text="The most of this line payable by points.", **MONEY)
-    offers = LineOfferOut(many=True, help_text="Offers that gave the line something.")
+    offers = PosLineOfferOut(many=True, help_text="Offers that gave the line something.")
 
 
-class TotalsOut(serializers.Serializer):
+class PosTotalsOut(serializers.Serializer):
     amount = serializers.DecimalField(help_text="Sum of lines before discounts.", **MONEY)
     discount = serializers.DecimalField(help_text="Total discount.", **MONEY)
     bonus_accrued = serializers.DecimalField(help_text="Points earned.", **MONEY)
@@ -147,71 +147,71 @@ class TotalsOut(serializers.Serializer):
     to_pay = serializers.DecimalField(help_text="Money to pay: amount - discount - bonus_paid.", **MONEY)
 
 
-class CouponUsedOut(serializers.Serializer):
+class PosCouponUsedOut(serializers.Serializer):
     code = serializers.CharField(help_text="Coupon code.")
     offer_id = serializers.IntegerField(help_text="The offer that used it.")
 
 
-class CouponRejectedOut(serializers.Serializer):
+class PosCouponRejectedOut(serializers.Serializer):
     code = serializers.CharField(help_text="Coupon code.")
     reason = serializers.CharField(help_text="not_found, expired, used, revoked, not_active_yet, other_customer, "
                                    "not_issued, not_applicable.")
     message = serializers.CharField(help_text="The reason in words.")
 
 
-class CouponToIssueOut(serializers.Serializer):
+class PosCouponToIssueOut(serializers.Serializer):
     offer_id = serializers.IntegerField(help_text="The offer issuing it.")
     issue_id = serializers.IntegerField(help_text="Coupon issue.")
     count = serializers.IntegerField(help_text="How many coupons.")
 
 
-class CouponsOut(serializers.Serializer):
-    used = CouponUsedOut(many=True, help_text="Coupons the offers used (redeemed at confirm).")
-    rejected = CouponRejectedOut(many=True, help_text="Coupons not used, with the reason.")
-    to_issue = CouponToIssueOut(many=True, help_text="Coupons issued to the member at confirm.")
+class PosCouponsOut(serializers.Serializer):
+    used = PosCouponUsedOut(many=True, help_text="Coupons the offers used (redeemed at confirm).")
+    rejected = PosCouponRejectedOut(many=True, help_text="Coupons not used, with the reason.")
+    to_issue = PosCouponToIssueOut(many=True, help_text="Coupons issued to the member at confirm.")
     issued = serializers.ListField(child=serializers.CharField(), required=False,
                                    help_text="After confirm: the codes issued.")
 
 
-class MessageOut(serializers.Serializer):
+class PosMessageOut(serializers.Serializer):
     offer_id = serializers.IntegerField(help_text="Offer id.")
     text = serializers.CharField(help_text="Text to print on the cheque.")
     position = serializers.IntegerField(allow_null=True, help_text="The line it is about, or null.")
 
 
-class BonusLotOut(serializers.Serializer):
+class PosBonusLotOut(serializers.Serializer):
     offer_id = serializers.IntegerField(help_text="The offer accruing.")
     amount = serializers.DecimalField(help_text="Points.", **MONEY)
     activate_at = serializers.DateTimeField(allow_null=True, help_text="When the points become spendable (UTC).")
     expire_at = serializers.DateTimeField(allow_null=True, help_text="When they expire (UTC); null: never.")
 
 
-class ChequeAnswer(serializers.Serializer):
+class PosChequeAnswer(serializers.Serializer):
     purchase_id = serializers.IntegerField(help_text="The purchase's id.")
     number = serializers.CharField(help_text="Cheque number.")
     state = serializers.ChoiceField(choices=["calculated", "confirmed", "cancelled"], help_text="The cheque's state.")
     kind = serializers.CharField(help_text="sale.")
     offline = serializers.BooleanField(help_text="Sent later by an offline till (accrual only).")
     purchased_at = serializers.DateTimeField(help_text="When the sale happened (UTC).")
-    member = MemberOut(allow_null=True, help_text="The member, or null for an anonymous cheque.")
-    card = CardOut(allow_null=True, help_text="The card presented.")
-    lines = LineOut(many=True, help_text="Per line results.")
-    totals = TotalsOut(help_text="Cheque totals.")
+    member = PosMemberOut(allow_null=True, help_text="The member, or null for an anonymous cheque.")
+    card = PosCardOut(allow_null=True, help_text="The card presented.")
+    lines = PosLineOut(many=True, help_text="Per line results.")
+    totals = PosTotalsOut(help_text="Cheque totals.")
     bonus_payment_max = serializers.DecimalField(help_text="The most of the cheque payable by points (offers' caps).",
                                                  **MONEY)
     bonus_payment_available = serializers.DecimalField(required=False, help_text=(
         "The most the member can pay by points here: min(cap, available); 0 on a card not activated."), **MONEY)
-    coupons = CouponsOut(help_text="Coupons used, rejected, to issue.")
-    messages = MessageOut(many=True, help_text="Messages for the cheque.")
-    bonus_lots = BonusLotOut(many=True, help_text="The points to accrue at confirm, by offer and lifetime.")
-    balance = BalanceOut(many=True, help_text="The member's balances (after the hold; after booking once confirmed).")
+    coupons = PosCouponsOut(help_text="Coupons used, rejected, to issue.")
+    messages = PosMessageOut(many=True, help_text="Messages for the cheque.")
+    bonus_lots = PosBonusLotOut(many=True, help_text="The points to accrue at confirm, by offer and lifetime.")
+    balance = PosBalanceOut(many=True, help_text="The member's balances (after the hold; after booking once confirmed).")
     notes = serializers.ListField(child=serializers.CharField(), required=False,
                                   help_text="What could not be booked as computed (e.g. a lot expired before an "
                                   "offline cheque arrived).")
     replayed = serializers.BooleanField(required=False, help_text="True when this is the stored answer of a retry.")
 
 
-class RefundLineOut(serializers.Serializer):
+class PosRefundLineOut(serializers.Serializer):
     position = serializers.IntegerField(help_text="Line position (of the original).")
     sku = serializers.CharField(help_text="SKU.")
     quantity = serializers.DecimalField(max_digits=12, decimal_places=3, help_text="Units refunded now.")
@@ -224,29 +224,29 @@ class RefundLineOut(serializers.Serializer):
     offers = serializers.ListField(child=serializers.DictField(), help_text="Always empty.")
 
 
-class RefundAnswer(serializers.Serializer):
+class PosRefundAnswer(serializers.Serializer):
     purchase_id = serializers.IntegerField(help_text="The refund's purchase id.")
     number = serializers.CharField(help_text="Refund number.")
     state = serializers.CharField(help_text="confirmed.")
     kind = serializers.CharField(help_text="refund.")
     original_number = serializers.CharField(help_text="The sale refunded.")
     original_purchase_id = serializers.IntegerField(help_text="Its purchase id.")
-    lines = RefundLineOut(many=True, help_text="Lines refunded.")
-    totals = TotalsOut(help_text="Totals (negative points: taken back / given back).")
+    lines = PosRefundLineOut(many=True, help_text="Lines refunded.")
+    totals = PosTotalsOut(help_text="Totals (negative points: taken back / given back).")
     points_taken_back = serializers.DecimalField(help_text="Accrued points reversed.", **MONEY)
     points_returned = serializers.DecimalField(help_text="Paid points given back.", **MONEY)
     points_not_recovered = serializers.DecimalField(help_text="Accrued points the member had already spent.", **MONEY)
-    balance = BalanceOut(many=True, help_text="Balances after the refund.")
+    balance = PosBalanceOut(many=True, help_text="Balances after the refund.")
     replayed = serializers.BooleanField(required=False, help_text="True when this is the stored answer of a retry.")
 
 
-class QrAnswer(serializers.Serializer):
+class PosQrAnswer(serializers.Serializer):
     token = serializers.CharField(help_text="The code to show as a QR; works once, at a till's calculate.")
     expires_at = serializers.DateTimeField(help_text="Valid until (UTC).")
     ttl_seconds = serializers.IntegerField(help_text="Lifetime in seconds.")
 
 
-class ErrorOut(serializers.Serializer):
+class PosErrorOut(serializers.Serializer):
     status = serializers.IntegerField(help_text="HTTP status.")
     code = serializers.CharField(help_text="card_not_found, card_blocked, card_not_activated, customer_not_found, "
                                  "customer_blocked, not_enough_points, bonus_payment_too_high, coupon_invalid, "

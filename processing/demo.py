@@ -63,9 +63,23 @@ def load() -> str:
         cheque_offline(till=till, number="DEMO-POS-OFF-1", purchased_at=now - dt.timedelta(days=1),
                        identifier={"kind": "card", "value": card} if card else None,
                        lines=[_line(1, "KEFIR-1L", "89.90", 2)], actor=ACTOR)
+    if done:
+        _segments_refresh()
     curl = (f"curl -X POST http://127.0.0.1:8000/api/v1/pos/calculate -H 'Authorization: Till {TILL_KEY}:{TILL_SECRET}' "
             "-H 'Content-Type: application/json' -d '{\"number\": \"MY-1\", \"identifier\": {\"kind\": \"card\", "
             "\"value\": \"7000000000000001\"}, \"lines\": [{\"position\": 1, \"sku\": \"MILK-1L\", \"quantity\": \"2\", "
             "\"price\": \"79.90\"}], \"bonus_payment\": \"10.00\"}'")
     total = Purchase.objects.filter(till=till, number__startswith="DEMO-POS-").count()
     return f"{total} demo till cheques ({done} new: confirmed, cancelled, refunded, offline); try: {curl}"
+
+
+def _segments_refresh() -> None:
+    """The segments' demo ran before these cheques existed: bring the stats, RFM scores and dynamic
+    segments up to date, so that a second load_demo finds nothing to change."""
+    from segments.models import Segment
+    from segments.services import customer_stats_rebuild, rfm_recompute, segment_refresh
+
+    customer_stats_rebuild(actor=ACTOR)
+    rfm_recompute(actor=ACTOR)
+    for segment_id in Segment.objects.exclude(kind=Segment.Kind.STATIC).values_list("pk", flat=True):
+        segment_refresh(segment_id=segment_id, actor=ACTOR)

@@ -182,6 +182,7 @@ class PosMessageOut(serializers.Serializer):
 class PosBonusLotOut(serializers.Serializer):
     offer_id = serializers.IntegerField(help_text="The offer accruing.")
     amount = serializers.DecimalField(help_text="Points.", **MONEY)
+    lines = serializers.ListField(child=serializers.IntegerField(), help_text="Positions of the lines it was accrued on.")
     activate_at = serializers.DateTimeField(allow_null=True, help_text="When the points become spendable (UTC).")
     expire_at = serializers.DateTimeField(allow_null=True, help_text="When they expire (UTC); null: never.")
 

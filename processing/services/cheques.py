@@ -160,7 +160,7 @@ def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[lis
         "bonus_payment_max": money(ZERO if offline else result.bonus_payment_max),
         "coupons": coupons,
         "messages": [{"offer_id": m.offer_id, "text": m.text, "position": m.position} for m in result.messages],
-        "bonus_lots": [{"offer_id": lot.offer_id, "amount": money(lot.amount),
+        "bonus_lots": [{"offer_id": lot.offer_id, "amount": money(lot.amount), "lines": list(lot.positions),
                         "activate_at": lot.activate_at.isoformat() if lot.activate_at else None,
                         "expire_at": lot.expire_at.isoformat() if lot.expire_at else None} for lot in result.lots],
         "balance": [],
@@ -264,13 +264,14 @@ def cheque_calculate(*, till: Till, number: str, lines: Sequence[Mapping[str, An
         if existing is not None:
             _release(booking, actor)
         seq = (booking.seq + 1) if booking is not None else 1
+        payable_now = _payable_available(ev, account)
         hold = None
         if bonus_payment > 0:
             hold = _hold(ev, account, bonus_payment, key=f"{till.pk}:{number}:{seq}", actor=actor)
         answer.update(number=number, state=Purchase.State.CALCULATED)
         if ev.member is not None:
             answer["balance"] = [a.as_json() for a in ev.member.accounts]
-        answer["bonus_payment_available"] = money(_payable_available(ev, account))
+        answer["bonus_payment_available"] = money(payable_now)
         purchase = _write(till=till, number=number, ev=ev, existing=existing, rows=rows, offers=offers, answer=answer,
                           state=Purchase.State.CALCULATED, offline=False, bonus_payment=bonus_payment)
         fields = dict(account_id=account.id if account else None, hold_id=hold.pk if hold else None, seq=seq,

@@ -71,3 +71,10 @@ def test_real_worker_upgrades_the_status_after_confirm(celery_worker_real):
         time.sleep(0.2)
     else:
         raise AssertionError("the status was not upgraded by the worker")
+
+
+@pytest.mark.django_db
+def test_balance_takes_three_queries(client, member, django_assert_num_queries):
+    with django_assert_num_queries(3):  # till, card with member and category, member with accounts
+        answer = post(client, "balance", {"identifier": {"kind": "card", "value": member.card.number}})
+    assert answer.status_code == 200, answer.json()

@@ -24,7 +24,8 @@ class TillAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Till credentials must be 'Till <api_key>:<secret>'.")
         till = (
             Till.objects.select_related("store")
-            .only("id", "code", "secret_hash", "is_blocked", "store__id", "store__code", "store__partner_id", "store__is_active")
+            .only("id", "code", "secret_hash", "is_blocked", "store__id", "store__code", "store__partner_id", "store__is_active",
+                  "store__timezone")
             .filter(api_key=key)
             .first()
         )

@@ -76,6 +76,8 @@ class PurchaseLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["purchase", "position"], name="purchase_line_position_unique"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="purchase_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(refunded_quantity__gte=0) & Q(refunded_quantity__lte=models.F("quantity")),
+                                   name="purchase_line_refund_within_quantity"),
         ]
 
 

@@ -1,0 +1,505 @@
+"""The till's sale cheque: calculate (hold), confirm (book), cancel (release), offline (book at once).
+
+Each use case is one transaction. The cheque is a crm.Purchase unique per (till, kind, number);
+its row is locked (SELECT ... FOR UPDATE) by every use case that changes it, so a retried or
+concurrent calculate/confirm/cancel of one cheque runs one after the other and books once.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from attributes.services import counter_apply_purchase
+from catalogue.models import Till
+from core.actors import Actor
+from core.errors import Conflict, DomainError
+from core.services import audit_record, event_emit
+from crm.models import Account, Card, Customer, Hold, Purchase, PurchaseLine, PurchaseLineOffer
+from crm.services.accounts import account_open
+from crm.services.ledger_base import is_unique_violation
+from crm.services.ledger import ledger_accrue, ledger_hold, ledger_hold_confirm, ledger_hold_release
+from processing.models import Booking
+from processing.selectors import QR_PREFIX, QR_USED_PREFIX, AccountRow, accounts_balances
+from processing.services.common import (
+    HOLD_TTL,
+    SOURCE,
+    ZERO,
+    Evaluated,
+    answer_out,
+    card_json,
+    cheque_evaluate_for_till,
+    coupon_error,
+    lines_digest,
+    lines_normalize,
+    money,
+    product_ids,
+    request_digest,
+    spread,
+)
+
+QR_USED_TTL = 3600
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+def _locked(till: Till, number: str) -> Purchase | None:
+    return (Purchase.objects.select_for_update(of=("self",)).select_related("booking")
+            .filter(till_id=till.pk, kind=Purchase.Kind.SALE, number=number).first())
+
+
+def _not_found(number: str) -> DomainError:
+    return DomainError("operation_not_found", f"No cheque {number} from this till.", field="number", status=404)
+
+
+def _already_confirmed(number: str) -> Conflict:
+    return Conflict("already_confirmed", f"Cheque {number} is already confirmed.", field="number")
+
+
+def _already_cancelled(number: str) -> Conflict:
+    return Conflict("already_cancelled", f"Cheque {number} was cancelled.", field="number")
+
+
+def _booking(purchase: Purchase) -> Booking | None:
+    try:
+        return purchase.booking
+    except Booking.DoesNotExist:
+        return None
+
+
+def _release(booking: Booking | None, actor: Actor) -> None:
+    if booking is not None and booking.hold_id is not None:
+        hold = Hold(pk=booking.hold_id, account_id=booking.account_id)
+        try:
+            ledger_hold_release(hold=hold, actor=actor, description="cheque recalculated or cancelled")
+        except DomainError as exc:
+            if exc.code != "already_cancelled":  # released by the expiry task meanwhile: nothing to give back
+                raise
+
+
+def _consume_qr(key: str | None, till: Till, number: str, customer_id: int) -> None:
+    """A QR code works once: the first calculate that uses it takes it (the same cheque may be
+    recalculated with it). Taken after commit so that a refused calculate leaves it usable."""
+    if key is None:
+        return
+
+    def take() -> None:
+        cache.delete(QR_PREFIX + key)
+        cache.set(QR_USED_PREFIX + key, [till.pk, number, customer_id], QR_USED_TTL)
+
+    transaction.on_commit(take)
+
+
+def _spend_account(ev: Evaluated) -> AccountRow | None:
+    """The default-currency account the cheque books on: the one with most available (after a merge
+    a member may have several), the lowest id on ties."""
+    accounts = ev.member.spend_accounts if ev.member else []
+    if not accounts:
+        return None
+    return sorted(accounts, key=lambda a: (-a.available, a.id))[0]
+
+
+def _coupons_answer(ev: Evaluated) -> tuple[dict[str, Any], list[str]]:
+    used = {c.code: c.offer_id for c in ev.result.coupons_used}
+    rejected = []
+    for code, check in zip(ev.codes, ev.checks):
+        if not check.ok:
+            rejected.append({"code": code, "reason": check.code, "message": check.message})
+        elif check.presented is not None and check.presented.code not in used:
+            rejected.append({"code": code, "reason": "not_applicable", "message": "No offer applies to this coupon here."})
+    return ({"used": [{"code": code, "offer_id": offer_id} for code, offer_id in used.items()],
+             "rejected": rejected,
+             "to_issue": [{"offer_id": c.offer_id, "issue_id": c.issue_id, "count": c.count}
+                          for c in ev.result.coupons_to_issue]},
+            list(used))
+
+
+def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[list[PurchaseLine], list[list[PurchaseLineOffer]], dict[str, Any], dict[str, Any]]:
+    """Lines to write, their offers, the answer (without purchase id and state), the booking plan."""
+    result = ev.result
+    by_position = {l["position"]: l for l in ev.lines}
+    paid = spread(bonus_payment, [line.bonus_payment_max for line in result.lines])
+    skus = product_ids([l["sku"] for l in ev.lines])
+    rows: list[PurchaseLine] = []
+    offers: list[list[PurchaseLineOffer]] = []
+    answer_lines = []
+    total_discount = ZERO
+    for line, line_paid in zip(result.lines, paid):
+        src = by_position[line.position]
+        discount = ZERO if offline else line.discount
+        effects = [e for e in line.offers if not (offline and e.effect == "discount")]
+        total_discount += discount
+        rows.append(PurchaseLine(position=line.position, product_id=skus.get(line.sku), sku=line.sku,
+                                 name=src["name"][:300], quantity=src["quantity"], price=src["price"],
+                                 amount=line.amount, discount=discount, bonus_accrued=line.bonus, bonus_paid=line_paid))
+        offers.append([PurchaseLineOffer(offer_id=e.offer_id, offer_name=e.offer_name[:200], effect=e.effect,
+                                         value=e.value) for e in effects])
+        answer_lines.append({
+            "position": line.position, "sku": line.sku, "quantity": str(src["quantity"]), "price": money(src["price"]),
+            "amount": money(line.amount), "discount": money(discount), "bonus_accrued": money(line.bonus),
+            "bonus_paid": money(line_paid), "to_pay": money(line.amount - discount - line_paid),
+            "bonus_payment_max": money(ZERO if offline else line.bonus_payment_max),
+            "offers": [{"offer_id": e.offer_id, "name": e.offer_name, "effect": e.effect, "value": str(e.value)}
+                       for e in effects],
+        })
+    coupons, used_codes = _coupons_answer(ev)
+    amount = result.amount
+    answer = {
+        "number": None, "state": None, "kind": "sale", "offline": offline,
+        "purchased_at": ev.moment.astimezone(dt.timezone.utc).isoformat(),
+        "member": ev.member.as_json() if ev.member else None,
+        "card": card_json(ev.card),
+        "lines": answer_lines,
+        "totals": {"amount": money(amount), "discount": money(total_discount), "bonus_accrued": money(result.bonus),
+                   "bonus_paid": money(bonus_payment), "to_pay": money(amount - total_discount - bonus_payment)},
+        "bonus_payment_max": money(ZERO if offline else result.bonus_payment_max),
+        "coupons": coupons,
+        "messages": [{"offer_id": m.offer_id, "text": m.text, "position": m.position} for m in result.messages],
+        "bonus_lots": [{"offer_id": lot.offer_id, "amount": money(lot.amount), "lines": list(lot.positions),
+                        "activate_at": lot.activate_at.isoformat() if lot.activate_at else None,
+                        "expire_at": lot.expire_at.isoformat() if lot.expire_at else None} for lot in result.lots],
+        "balance": [],
+    }
+    plan = {
+        "lots": answer["bonus_lots"],
+        "coupons_used": used_codes,
+        "coupons_to_issue": coupons["to_issue"],
+        "usage": [{"offer_id": u.offer_id, "benefit": str(u.benefit)} for u in result.usage],
+        "card_id": ev.card.pk if ev.card is not None else None,
+        "card_state": ev.card.state if ev.card is not None else None,
+        "partner_id": ev.partner_id,
+    }
+    return rows, offers, answer, plan
+
+
+def _payable_available(ev: Evaluated, account: AccountRow | None) -> Decimal:
+    if account is None or (ev.card is not None and ev.card.state != Card.State.ACTIVE):
+        return ZERO
+    return max(min(account.available, ev.result.bonus_payment_max), ZERO)
+
+
+def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None, rows: list[PurchaseLine],
+           offers: list[list[PurchaseLineOffer]], answer: dict[str, Any], state: str, offline: bool,
+           bonus_payment: Decimal) -> Purchase:
+    """Create the purchase (or overwrite the one being recalculated) with its lines and offers."""
+    fields = dict(store_id=till.store_id, customer_id=ev.member.id if ev.member else None,
+                  card_id=ev.card.pk if ev.card else None, state=state, purchased_at=ev.moment, offline=offline,
+                  amount=ev.result.amount, discount=Decimal(answer["totals"]["discount"]),
+                  bonus_accrued=ev.result.bonus, bonus_paid=bonus_payment, trace=ev.result.trace_json(), answer=answer)
+    if existing is None:
+        purchase = Purchase.objects.create(till_id=till.pk, number=number, kind=Purchase.Kind.SALE, **fields)
+    else:
+        PurchaseLineOffer.objects.filter(line__purchase_id=existing.pk)._raw_delete(PurchaseLineOffer.objects.db)
+        PurchaseLine.objects.filter(purchase_id=existing.pk)._raw_delete(PurchaseLine.objects.db)
+        Purchase.objects.filter(pk=existing.pk).update(**fields)
+        purchase = existing
+        for name, value in fields.items():
+            setattr(purchase, name, value)
+    for row in rows:
+        row.purchase_id = purchase.pk
+    PurchaseLine.objects.bulk_create(rows)
+    line_offers = []
+    for row, effects in zip(rows, offers):
+        for effect in effects:
+            effect.line_id = row.pk
+            line_offers.append(effect)
+    if line_offers:
+        PurchaseLineOffer.objects.bulk_create(line_offers)
+    return purchase
+
+
+def _retrying(use_case):
+    """Two first calculates of one new cheque at once: the second insert hits the unique number;
+    run it again, it then finds the first one's row (locked) and proceeds as a recalculation."""
+
+    def run(**kwargs):
+        try:
+            return use_case(**kwargs)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc, "purchase_number_unique_per_till"):
+                raise
+        return use_case(**kwargs)
+
+    run.__doc__ = use_case.__doc__
+    run.__name__ = use_case.__name__
+    return run
+
+
+# --- calculate ------------------------------------------------------------------------------------
+
+def cheque_calculate(*, till: Till, number: str, lines: Sequence[Mapping[str, Any]], actor: Actor,
+                     purchased_at: dt.datetime | None = None, identifier: Mapping[str, Any] | None = None,
+                     coupons: Sequence[str] = (), bonus_payment: Decimal = ZERO) -> dict[str, Any]:
+    """Evaluate the cheque, hold the bonus payment asked, store the cheque as calculated.
+
+    A second calculate of the same cheque replaces the first (its hold is released first); an
+    identical retry answers the stored answer. Confirmed -> already_confirmed, cancelled ->
+    already_cancelled.
+    """
+    number = str(number).strip()
+    bonus_payment = Decimal(bonus_payment or 0)
+    normalized = lines_normalize(lines)
+    digest = request_digest(identifier=identifier, lines=normalized, coupons=list(coupons),
+                            bonus_payment=str(bonus_payment), purchased_at=purchased_at)
+    with transaction.atomic():
+        existing = _locked(till, number)
+        booking = _booking(existing) if existing is not None else None
+        if existing is not None:
+            if existing.state == Purchase.State.CONFIRMED:
+                raise _already_confirmed(number)
+            if existing.state == Purchase.State.CANCELLED:
+                raise _already_cancelled(number)
+            if booking is not None and booking.request_digest == digest and (
+                    booking.hold_id is None or Hold.objects.filter(pk=booking.hold_id, state=Hold.State.OPEN).exists()):
+                return answer_out(existing, replayed=True)
+        ev = cheque_evaluate_for_till(till=till, number=number, purchased_at=purchased_at, identifier=identifier,
+                                      lines=normalized, coupons=coupons)
+        account = _spend_account(ev)
+        rows, offers, answer, plan = _build(ev, bonus_payment=bonus_payment, offline=False)
+        if existing is not None:
+            _release(booking, actor)
+        seq = (booking.seq + 1) if booking is not None else 1
+        payable_now = _payable_available(ev, account)
+        hold = None
+        if bonus_payment > 0:
+            hold = _hold(ev, account, bonus_payment, key=f"{till.pk}:{number}:{seq}", actor=actor)
+        answer.update(number=number, state=Purchase.State.CALCULATED)
+        if ev.member is not None:
+            answer["balance"] = [a.as_json() for a in ev.member.accounts]
+        answer["bonus_payment_available"] = money(payable_now)
+        purchase = _write(till=till, number=number, ev=ev, existing=existing, rows=rows, offers=offers, answer=answer,
+                          state=Purchase.State.CALCULATED, offline=False, bonus_payment=bonus_payment)
+        fields = dict(account_id=account.id if account else None, hold_id=hold.pk if hold else None, seq=seq,
+                      digest=lines_digest(normalized), request_digest=digest, plan=plan)
+        if booking is None:
+            Booking.objects.create(purchase=purchase, **fields)
+        else:
+            Booking.objects.filter(pk=purchase.pk).update(**fields)
+        audit_record(actor=actor, action="purchase.calculate", target=purchase,
+                     after={"number": number, "amount": purchase.amount, "discount": purchase.discount,
+                            "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment, "seq": seq})
+        if ev.identified is not None and ev.member is not None:
+            _consume_qr(ev.identified.qr_key, till, number, ev.member.id)
+    return answer_out(purchase)
+
+
+def _hold(ev: Evaluated, account: AccountRow | None, amount: Decimal, *, key: str, actor: Actor) -> Hold:
+    if ev.member is None:
+        raise DomainError("customer_not_found", "Paying with points needs an identified member.", field="identifier",
+                          status=404)
+    if ev.card is not None and ev.card.state == Card.State.NOT_ACTIVATED:
+        raise DomainError("card_not_activated", f"Card {ev.card.number} is not activated: it earns but cannot spend.",
+                          field="bonus_payment")
+    if amount > ev.result.bonus_payment_max:
+        raise DomainError("bonus_payment_too_high", f"At most {money(ev.result.bonus_payment_max)} of this cheque may "
+                          f"be paid with points; {money(amount)} asked.", field="bonus_payment",
+                          extra={"bonus_payment_max": money(ev.result.bonus_payment_max)})
+    available = account.available if account else ZERO
+    if account is None or amount > available:
+        raise DomainError("not_enough_points", f"Not enough points: {money(available)} available, {money(amount)} "
+                          "asked.", field="bonus_payment", extra={"available": money(available)})
+    target = Account(pk=account.id, activated_balance=account.activated, pending_balance=account.pending,
+                     held_balance=account.held)
+    try:
+        hold = ledger_hold(account=target, amount=amount, source=SOURCE, idempotency_key=key, ttl=HOLD_TTL,
+                           actor=actor, description=f"cheque {key}")
+    except DomainError as exc:
+        if exc.code == "not_enough_points":  # another till spent them meanwhile (checked under the lock)
+            raise DomainError("not_enough_points", exc.message, field="bonus_payment", extra=exc.extra) from exc
+        raise
+    account.activated, account.pending, account.held = (target.activated_balance, target.pending_balance,
+                                                        target.held_balance)
+    return hold
+
+
+# --- confirm --------------------------------------------------------------------------------------
+
+def cheque_confirm(*, till: Till, number: str, actor: Actor,
+                   lines: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Book the calculated cheque in one transaction. A retry answers the stored answer."""
+    number = str(number).strip()
+    with transaction.atomic():
+        purchase = _locked(till, number)
+        if purchase is None:
+            raise _not_found(number)
+        if purchase.state == Purchase.State.CONFIRMED:
+            return answer_out(purchase, replayed=True)
+        if purchase.state == Purchase.State.CANCELLED:
+            raise _already_cancelled(number)
+        booking = _booking(purchase)
+        if lines and booking is not None and lines_digest(lines_normalize(lines)) != booking.digest:
+            raise Conflict("different_cheque", f"The lines differ from cheque {number} as calculated; calculate it "
+                           "again.", field="lines")
+        answer = _book(purchase, booking, actor=actor)
+    return answer_out(purchase) if answer is None else {"purchase_id": purchase.pk, **answer}
+
+
+def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[str, Any]:
+    """Everything a confirm moves: redeem the hold, accrue the lots, use and issue coupons, count the
+    offers' usage, mark the purchase confirmed, feed the counters, emit the event."""
+    plan = booking.plan if booking is not None else {}
+    customer_id = purchase.customer_id
+    key = f"purchase:{purchase.pk}"
+    notes: list[str] = []
+    if booking is not None and booking.hold_id is not None:
+        try:
+            ledger_hold_confirm(hold=Hold(pk=booking.hold_id, account_id=booking.account_id, amount=purchase.bonus_paid),
+                                actor=actor, purchase=purchase, description=f"cheque {purchase.number}")
+        except DomainError as exc:
+            if exc.code == "already_cancelled":
+                raise Conflict("already_cancelled", "The points held for this cheque were released (the hold expired); "
+                               "calculate it again.", field="number") from exc
+            raise
+    account_id = booking.account_id if booking is not None else None
+    lots = [lot for lot in plan.get("lots", []) if Decimal(lot["amount"]) > 0]
+    if lots and customer_id is not None:
+        if account_id is None:
+            account_id = account_open(customer=Customer(pk=customer_id), actor=actor).pk
+            Booking.objects.filter(pk=purchase.pk).update(account_id=account_id)
+        now = timezone.now()
+        target = Account(pk=account_id)
+        for index, lot in enumerate(lots):
+            expire_at = dt.datetime.fromisoformat(lot["expire_at"]) if lot["expire_at"] else None
+            activate_at = dt.datetime.fromisoformat(lot["activate_at"]) if lot["activate_at"] else None
+            if expire_at is not None and expire_at <= max(now, activate_at or now):
+                notes.append(f"lot of offer #{lot['offer_id']} expired before it was booked ({lot['amount']})")
+                continue
+            ledger_accrue(account=target, amount=Decimal(lot["amount"]), source=SOURCE,
+                          idempotency_key=f"{key}:lot:{index}", actor=actor, activate_at=activate_at,
+                          expire_at=expire_at, purchase=purchase, description=f"cheque {purchase.number}")
+    if plan.get("coupons_used"):
+        from offers.services.coupons import coupon_redeem
+
+        for code in plan["coupons_used"]:
+            try:
+                coupon_redeem(code=code, customer_id=customer_id, key=key, actor=actor,
+                              partner_id=plan.get("partner_id"),
+                              at=purchase.purchased_at if purchase.offline else None)
+            except Conflict as exc:
+                if exc.code == "coupon_error":
+                    raise coupon_error(exc) from exc
+                raise
+    issued: list[str] = []
+    if plan.get("coupons_to_issue") and customer_id is not None:
+        from offers.models import CouponIssue
+        from offers.services.coupons import coupon_grant
+
+        issues = CouponIssue.objects.in_bulk([c["issue_id"] for c in plan["coupons_to_issue"]])
+        for item in plan["coupons_to_issue"]:
+            issue = issues.get(item["issue_id"])
+            if issue is None:
+                continue
+            granted = coupon_grant(issue=issue, customer_id=customer_id, key=f"{key}:offer:{item['offer_id']}",
+                                   actor=actor, count=item["count"])
+            issued.extend(c.code for c in granted)
+    if plan.get("usage"):
+        from offers.services.usage import offer_usage_record
+
+        for item in plan["usage"]:
+            offer_usage_record(offer_id=item["offer_id"], customer_id=customer_id, key=key,
+                               benefit=Decimal(item["benefit"]), actor=actor)
+    now = timezone.now()
+    answer = dict(purchase.answer)
+    answer["state"] = Purchase.State.CONFIRMED
+    answer["coupons"] = {**answer.get("coupons", {}), "issued": issued}
+    if notes:
+        answer["notes"] = notes
+    if booking is not None and customer_id is not None:
+        ids = [a["account_id"] for a in answer.get("balance", [])] or ([account_id] if account_id else [])
+        answer["balance"] = [a.as_json() for a in accounts_balances(account_ids=ids)]
+    Purchase.objects.filter(pk=purchase.pk).update(state=Purchase.State.CONFIRMED, confirmed_at=now, answer=answer)
+    purchase.state, purchase.confirmed_at, purchase.answer = Purchase.State.CONFIRMED, now, answer
+    counter_apply_purchase(purchase_id=purchase.pk)
+    event_emit(kind="purchase_confirmed", customer_id=customer_id, dedup_key=f"purchase_confirmed:{purchase.pk}",
+               payload={"purchase_id": purchase.pk, "number": purchase.number, "till_id": purchase.till_id,
+                        "store_id": purchase.store_id, "card_id": purchase.card_id, "offline": purchase.offline,
+                        "purchased_at": purchase.purchased_at, "amount": purchase.amount,
+                        "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued,
+                        "bonus_paid": purchase.bonus_paid, "skus": [l["sku"] for l in answer.get("lines", [])]})
+    audit_record(actor=actor, action="purchase.confirm", target=purchase,
+                 after={"state": purchase.state, "bonus_accrued": purchase.bonus_accrued,
+                        "bonus_paid": purchase.bonus_paid, "coupons_issued": issued})
+    if customer_id is not None:
+        from statuses.tasks import status_upgrade
+
+        transaction.on_commit(lambda: status_upgrade.delay(customer_id))
+    return answer
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+def cheque_cancel(*, till: Till, number: str, actor: Actor) -> dict[str, Any]:
+    """Release the hold; the cheque ends cancelled. Twice answers the same."""
+    number = str(number).strip()
+    with transaction.atomic():
+        purchase = _locked(till, number)
+        if purchase is None:
+            raise _not_found(number)
+        if purchase.state == Purchase.State.CONFIRMED:
+            raise _already_confirmed(number)
+        if purchase.state == Purchase.State.CANCELLED:
+            return answer_out(purchase, replayed=True)
+        booking = _booking(purchase)
+        _release(booking, actor)
+        answer = dict(purchase.answer)
+        answer["state"] = Purchase.State.CANCELLED
+        if booking is not None and answer.get("balance"):
+            answer["balance"] = [a.as_json() for a in accounts_balances(
+                account_ids=[a["account_id"] for a in answer["balance"]])]
+        Purchase.objects.filter(pk=purchase.pk).update(state=Purchase.State.CANCELLED, answer=answer)
+        purchase.state, purchase.answer = Purchase.State.CANCELLED, answer
+        audit_record(actor=actor, action="purchase.cancel", target=purchase, after={"state": purchase.state})
+    return answer_out(purchase)
+
+
+# --- offline --------------------------------------------------------------------------------------
+
+def cheque_offline(*, till: Till, number: str, lines: Sequence[Mapping[str, Any]], actor: Actor,
+                   purchased_at: dt.datetime | None = None, identifier: Mapping[str, Any] | None = None,
+                   coupons: Sequence[str] = (), bonus_payment: Decimal = ZERO) -> dict[str, Any]:
+    """A cheque a till stored while offline, sent later with its time: evaluated with the offers of
+    that time, accrual only (no points spent, discounts reported as 0), booked at once. Idempotent."""
+    number = str(number).strip()
+    if Decimal(bonus_payment or 0) > 0:
+        raise DomainError("validation_error", "An offline cheque cannot be paid with points.", field="bonus_payment")
+    normalized = lines_normalize(lines)
+    with transaction.atomic():
+        existing = _locked(till, number)
+        booking = _booking(existing) if existing is not None else None
+        if existing is not None:
+            if existing.state == Purchase.State.CONFIRMED:
+                return answer_out(existing, replayed=True)
+            if existing.state == Purchase.State.CANCELLED:
+                raise _already_cancelled(number)
+            _release(booking, actor)  # calculated online, then the connection was lost: book it offline
+        ev = cheque_evaluate_for_till(till=till, number=number, purchased_at=purchased_at, identifier=identifier,
+                                      lines=normalized, coupons=coupons, offline=True)
+        account = _spend_account(ev)
+        rows, offers, answer, plan = _build(ev, bonus_payment=ZERO, offline=True)
+        answer.update(number=number, state=Purchase.State.CALCULATED)
+        if ev.member is not None:
+            answer["balance"] = [a.as_json() for a in ev.member.accounts]
+        purchase = _write(till=till, number=number, ev=ev, existing=existing, rows=rows, offers=offers, answer=answer,
+                          state=Purchase.State.CALCULATED, offline=True, bonus_payment=ZERO)
+        fields = dict(account_id=account.id if account else None, hold_id=None,
+                      seq=(booking.seq + 1) if booking else 1, digest=lines_digest(normalized), plan=plan)
+        if booking is None:
+            booking = Booking.objects.create(purchase=purchase, **fields)
+        else:
+            Booking.objects.filter(pk=purchase.pk).update(**fields)
+            for name, value in fields.items():
+                setattr(booking, name, value)
+        audit_record(actor=actor, action="purchase.offline", target=purchase,
+                     after={"number": number, "purchased_at": purchase.purchased_at, "amount": purchase.amount,
+                            "bonus_accrued": purchase.bonus_accrued})
+        answer = _book(purchase, booking, actor=actor)
+    return {"purchase_id": purchase.pk, **answer}
+
+
+cheque_calculate = _retrying(cheque_calculate)
+cheque_offline = _retrying(cheque_offline)

@@ -461,9 +461,10 @@ def api_probe(port: int, work: Workload, tag: str) -> tuple[bool, str]:
     if status == 200:
         status, payload, _ = client.post(CONFIRM, {"number": f"P{tag}"})
     client.close()
-    if status == 404 and not isinstance(payload, dict):
-        return False, (f"POST {CALCULATE} answered 404 without a JSON error: the till API (processing.api) is not "
-                       "on this branch yet. HTTP phases skipped; the floor below still ran.")
+    routed = isinstance(payload, dict) and not str(payload.get("message", "")).startswith("No endpoint at")
+    if status == 404 and not routed:  # loymax.api.errors answers unknown paths so; Django's own 404 is HTML
+        return False, (f"THE TILL API IS MISSING: POST {CALCULATE} answered 404 (no such endpoint), so "
+                       "processing.api is not on this branch yet. HTTP phases skipped; the floor below still ran.")
     if status != 200:
         return True, f"probe cheque: HTTP {status} {json.dumps(payload)[:300] if payload is not None else ''}"
     return True, "probe cheque: calculated and confirmed"
@@ -700,7 +701,8 @@ def main() -> int:
             print(why)
             if api_ok:
                 tally, elapsed, _ = phase_http(server.port, work, max(levels), warmup, tag + "w")
-                print(f"warm-up: {tally.cheques} cheques in {elapsed:.1f} s, {sum(tally.errors.values())} errors")
+                print(f"warm-up: {tally.cheques} cheques in {elapsed:.1f} s, {sum(tally.errors.values())} errors"
+                      + "".join(f"\n  {count:6d}  {' '.join(kind)}" for kind, count in tally.errors.most_common(5)))
         for level in levels:
             entry: dict[str, Any] = {"tills": level, "floor": None, "http": None}
             if "floor" in phases:
@@ -729,6 +731,7 @@ def main() -> int:
     print(f"results: {args.out}")
 
     if "http" in phases and not api_ok:
+        print("HTTP phases NOT RUN: the till API is missing (see above). Exit status 2.")
         return 2
     http_errors = sum(e["http"]["errors"] for e in result["levels"] if e["http"])
     floor_errors = sum(e["floor"]["errors"] for e in result["levels"] if e["floor"])

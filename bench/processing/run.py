@@ -418,6 +418,10 @@ def error_key(endpoint: str, status: int | str, payload: Any) -> tuple[str, str,
 
 def http_cheque(client: TillClient, till: TillInfo, spec: ChequeSpec, number: str, tally: Tally) -> None:
     status, payload, calc = client.post(CALCULATE, cheque_body(spec, number, till))
+    if isinstance(status, str):  # no answer at all (refused, reset, timed out): count it, do not spin
+        tally.errors[error_key("calculate", status, payload)] += 1
+        time.sleep(0.05)
+        return
     tally.calculate_ms.append(calc * 1000)
     if status != 200:
         tally.errors[error_key("calculate", status, payload)] += 1
@@ -605,20 +609,26 @@ def fmt(block: dict[str, Any]) -> str:
     return " / ".join("-" if v is None else f"{v:.1f}" for v in values)
 
 
-def level_report(level: int, floor: dict[str, Any], http: dict[str, Any] | None, judge: bool) -> None:
+def level_report(level: int, floor: dict[str, Any] | None, http: dict[str, Any] | None, judge: bool) -> None:
     from bench.common import ratio, report
 
-    rows = [("floor: raw SQL (cheques/s)", f"{floor['cheques_s']:.0f}  ({floor['cheques']} cheques, "
-                                            f"{floor['errors']} errors)"),
-            ("floor cheque p50/p95/p99 (ms)", fmt(floor["cheque"])),
-            ("floor calculate / confirm p50 (ms)", f"{floor['calculate']['p50_ms'] or 0:.1f} / "
-                                                    f"{floor['confirm']['p50_ms'] or 0:.1f}")]
+    if floor is None:
+        rows = [("floor", "not run (--phases)")]
+    else:
+        rows = [("floor: raw SQL (cheques/s)", f"{floor['cheques_s']:.0f}  ({floor['cheques']} cheques, "
+                                                f"{floor['errors']} errors)"),
+                ("floor cheque p50/p95/p99 (ms)", fmt(floor["cheque"])),
+                ("floor calculate / confirm p50 (ms)", f"{floor['calculate']['p50_ms'] or 0:.1f} / "
+                                                        f"{floor['confirm']['p50_ms'] or 0:.1f}")]
+        if floor["errors"]:
+            rows += [(f"floor errors: {k}", str(v)) for k, v in floor["errors_by_kind"].items()]
     if http is None:
         rows.append(("HTTP", "not run (see above)"))
     else:
         rows += [
             ("HTTP: gunicorn (cheques/s)", f"{http['cheques_s']:.0f}  ({http['cheques']} cheques)"),
-            ("ratio", f"{ratio(http['cheques_s'], floor['cheques_s'])} (HTTP cheques/s over the floor's)"),
+            ("ratio", f"{ratio(http['cheques_s'], floor['cheques_s'] if floor else 0)} "
+                      "(HTTP cheques/s over the floor's)"),
             ("HTTP cheque p50/p95/p99 (ms)", fmt(http["cheque"])),
             ("HTTP calculate p50/p95/p99 (ms)", fmt(http["calculate"])),
             ("HTTP confirm p50/p95/p99 (ms)", fmt(http["confirm"])),
@@ -716,10 +726,7 @@ def main() -> int:
                 entry["targets"] = [{"name": n, "target": t, "measured": m, "ok": ok}
                                     for n, t, m, ok in verdicts(level, entry["http"])]
             result["levels"].append(entry)
-            if entry["floor"] is not None:
-                level_report(level, entry["floor"], entry["http"], judge=not args.smoke)
-            elif entry["http"] is not None:
-                print(f"\n== processing: {level} tills (HTTP only) ==\n{json.dumps(entry['http'], indent=2)}")
+            level_report(level, entry["floor"], entry["http"], judge=not args.smoke)
     finally:
         if server is not None:
             server.stop()

@@ -609,3 +609,98 @@ def shift_counter_values(conn: psycopg.Connection, *, counter_id: int, modulo: i
         "when attributes_countervalue.value >= %s then 0 else %s end, updated_at = now()",
         (counter_id, period_start, high, modulo, remainder, low, high))
     return cur.rowcount
+
+
+# --- till processing (bench/processing) ------------------------------------------------------------
+# Run after `catalogue(...)`, `offers(...)` and `generate(...)` (customers 1..N, their cards 2{i:011d}
+# and accounts i): tills with known secrets, bonus balances, and the counters a confirm feeds.
+
+def till_credentials(n: int) -> tuple[str, str]:
+    """(api_key, secret) of bench till n (1-based): the header is `Till <api_key>:<secret>`."""
+    return f"bench-till-{n:03d}", f"bench-secret-{n:03d}"
+
+
+def tills(conn: psycopg.Connection, count: int, *, store_ids: Sequence[int] | None = None) -> list[int]:
+    """`count` tills spread round-robin over `store_ids` (default: every store), with the secrets of
+    `till_credentials` (Till.secret_hash is the sha256 hex of the secret). Replaces earlier bench tills
+    that have no purchases; returns their ids in order 1..count."""
+    if store_ids is None:
+        store_ids = [r[0] for r in conn.execute("select id from catalogue_store order by id")]
+    if not store_ids:
+        raise ValueError("no stores: run catalogue(...) first")
+    now = dt.datetime.now(dt.timezone.utc)
+    ids = []
+    for n in range(1, count + 1):
+        key, secret = till_credentials(n)
+        row = conn.execute(
+            "insert into catalogue_till (store_id, code, name, api_key, secret_hash, is_blocked, created_at) "
+            "values (%s, %s, %s, %s, encode(sha256(%s::bytea), 'hex'), false, %s) "
+            "on conflict (api_key) do update set secret_hash = excluded.secret_hash, is_blocked = false "
+            "returning id",
+            (store_ids[(n - 1) % len(store_ids)], f"bench-{n:03d}", f"Bench till {n}", key, secret.encode(), now)).fetchone()
+        ids.append(row[0])
+    return ids
+
+
+def balances(conn: psycopg.Connection, customers: int, *, every: int = 2, low: int = 200, high: int = 5000,
+             seed: int = 7, expire_days: int = 365) -> int:
+    """Activated points for accounts 1..customers whose id is a multiple of `every`, consistent with the
+    ledger invariants: one active lot each (expiring in `expire_days`), its accrual entry, and the cached
+    activated balance equal to both. `low`..`high` whole points. Accounts must have no lots yet (as after
+    `generate`). Returns the number of accounts credited."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.timezone.utc)
+    expire = now + dt.timedelta(days=expire_days)
+    first = conn.execute("select coalesce(max(id), 0) + 1 from crm_lot").fetchone()[0]
+    rows = [(first + k, account, Decimal(rng.randint(low, high)))
+            for k, account in enumerate(range(every, customers + 1, every))]
+    with conn.cursor() as cur:
+        with cur.copy("copy crm_lot (id, account_id, amount, remaining, state, activate_at, expire_at, "
+                      "expiring_notified, created_at) from stdin") as copy:
+            for lot, account, amount in rows:
+                copy.write_row((lot, account, amount, amount, "active", None, expire, False, now))
+        with cur.copy("copy crm_ledgerentry (account_id, kind, amount, activated_delta, pending_delta, held_delta, "
+                      "source, idempotency_key, lot_id, actor_kind, actor_id, description, created_at) from stdin") as copy:
+            for lot, account, amount in rows:
+                copy.write_row((account, "accrual", amount, amount, 0, 0, "bench-seed", f"seed:{account}", lot,
+                                "system", "", "bench opening balance", now))
+        cur.execute("update crm_account a set activated_balance = l.remaining, updated_at = %s "
+                    "from crm_lot l where l.account_id = a.id and l.id >= %s", (now, first))
+        cur.execute("select setval(pg_get_serial_sequence('crm_lot', 'id'), (select max(id) from crm_lot))")
+    return len(rows)
+
+
+BENCH_COUNTERS = (("bench-sum-all", "Purchases, all time (sum)", "sum", "all_time"),
+                  ("bench-count-month", "Purchases this month (count)", "count", "month"))
+
+
+def counters(conn: psycopg.Connection) -> list[int]:
+    """Two active counters a confirmed cheque feeds (all-time sum, monthly count); their values emptied."""
+    now = dt.datetime.now(dt.timezone.utc)
+    ids = []
+    for code, name, aggregate, period in BENCH_COUNTERS:
+        ids.append(conn.execute(
+            "insert into attributes_counter (code, name, aggregate, period, period_days, product_group_id, store_id, "
+            "timezone, keep_periods, is_active, window_start, recalc_pending, recalculated_at, created_at, updated_at) "
+            "values (%s, %s, %s, %s, null, null, null, 'Europe/Moscow', 24, true, null, 0, null, %s, %s) "
+            "on conflict (code) do update set is_active = true returning id",
+            (code, name, aggregate, period, now, now)).fetchone()[0])
+    conn.execute("delete from attributes_countervalue where counter_id = any(%s)", (ids,))
+    return ids
+
+
+def processing_data(conn: psycopg.Connection, *, customers: int, offer_count: int = 200, till_count: int = 32,
+                    products: int = 20_000, stores: int = 20, balance_every: int = 2, seed: int = 42) -> dict[str, Any]:
+    """Everything bench/processing needs, from scratch: catalogue and `offer_count` realistic offers
+    (through Django's connection), customers with cards and accounts, bonus balances for every
+    `balance_every`-th account, `till_count` tills with known secrets, two counters. `conn` is the
+    psycopg connection under Django's (autocommit)."""
+    data = catalogue(products=products, stores=stores)
+    offers(count=offer_count, categories=data["categories"], promo_groups=data["promo_groups"])
+    generate(conn, Sizes(customers=customers, purchases=0, products=0, seed=seed))  # empties purchases and ledger
+    conn.execute("truncate crm_hold, attributes_countedpurchase, attributes_countervalue restart identity cascade")
+    funded = balances(conn, customers, every=balance_every, seed=seed)
+    till_ids = tills(conn, till_count, store_ids=data["store_ids"])
+    counter_ids = counters(conn)
+    conn.execute("analyze")
+    return {"skus": data["skus"], "tills": till_ids, "funded": funded, "counters": counter_ids}

@@ -13,6 +13,7 @@ upsert the rows that differ, delete the cleared ones, and return the unknown cus
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from attributes.importers.common import (
     identifier_check,
     index_lookups,
     phone_or_email,
+    raw_rows,
+    stage_raw,
     resolved_sql,
     run_twice_on_race,
     stage_text,
@@ -39,7 +42,7 @@ from attributes.importers.common import (
 from attributes.models import Attribute, Question
 from attributes.values import COLUMN, COLUMNS, MAX_TEXT, value_parse
 from core.actors import Actor
-from core.imports import CsvRow, Importer, RowError, register_importer
+from core.imports import CsvRow, Importer, RawChunk, RowError, register_importer
 from core.models import ImportJob
 from core.services import audit_record
 
@@ -136,10 +139,59 @@ def _canonical(value: Any) -> str:
     return str(value)  # int, Decimal, date (ISO)
 
 
+# --- the raw path: cells checked and converted in SQL ------------------------------------
+# The same fast paths as `text_parser`, as SQL: a cell they accept is taken as it is (PostgreSQL
+# reads these spellings as the same value Python would write); any other cell, and any row
+# identified by phone or email or answering a question, goes through `prepare_chunk` (Python),
+# which gives the same value or the same error as before. A usual file has none of those.
+_BOOL_SQL = {"t": [k for k, v in _BOOL.items() if v == "t"], "f": [k for k, v in _BOOL.items() if v == "f"]}
+_FAST_VALUE = {
+    Attribute.ValueType.INTEGER: "CASE WHEN raw ~ '^-?[0-9]{1,18}$' THEN raw END",
+    Attribute.ValueType.DECIMAL: "CASE WHEN raw ~ '^-?[0-9]{1,16}(\\.[0-9]{1,4})?$' THEN raw END",
+    Attribute.ValueType.BOOLEAN: (f"CASE WHEN lower(raw) IN ({', '.join(repr(k) for k in _BOOL_SQL['t'])}) THEN 't' "
+                                  f"WHEN lower(raw) IN ({', '.join(repr(k) for k in _BOOL_SQL['f'])}) THEN 'f' END"),
+    # ISO dates only, and only real days (nested CASEs: PostgreSQL evaluates a CASE branch only
+    # when its condition holds, so make_date never sees a month 13 or a year 0)
+    Attribute.ValueType.DATE: ("CASE WHEN raw ~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$' AND left(raw, 4) <> '0000' "
+                               "THEN CASE WHEN date_part('month', make_date(left(raw, 4)::int, substr(raw, 6, 2)::int, 1) "
+                               "+ (substr(raw, 9, 2)::int - 1)) = substr(raw, 6, 2)::int THEN raw END END"),
+    Attribute.ValueType.CHOICE: "CASE WHEN jsonb_exists(a.options, raw) THEN raw END",
+    Attribute.ValueType.STRING: f"CASE WHEN length(raw) <= {MAX_TEXT} THEN raw END",
+}
+
+# One statement turns the staged lines into the typed staging table `apply` merges from. `ok`
+# marks the rows SQL took; the others are re-done in Python and added with ok = true.
+_CHECK = """
+CREATE TEMP TABLE import_values ON COMMIT DROP AS
+SELECT line, id_type, ident::varchar AS ident,
+       CASE WHEN value IS NOT NULL AND id_type = 'customer_id' THEN ident::bigint END AS ident_id,
+       attribute_id, (CASE WHEN value = '' THEN 0 ELSE col END)::smallint AS col, NULLIF(value, '') AS value,
+       value IS NOT NULL AS ok
+FROM (
+  SELECT r.line, r.id_type, r.ident, a.id AS attribute_id, a.col,
+         CASE WHEN r.ident = '' OR a.id IS NULL OR r.id_type NOT IN ('external_uid', 'customer_id') THEN NULL
+              WHEN r.id_type = 'customer_id' AND r.ident !~ '^[0-9]{{1,18}}$' THEN NULL
+              WHEN raw = '' THEN ''
+              {fast}
+         END AS value
+  FROM (SELECT line, lower(COALESCE(NULLIF({id_type}, ''), 'external_uid')) AS id_type, {customer} AS ident,
+               {attribute} AS code, {value} AS raw FROM import_values_raw) r
+  LEFT JOIN jsonb_to_recordset(%s::jsonb) AS a(code text, id bigint, col int, kind text, options jsonb) ON a.code = r.code
+) AS t
+"""
+
+
+def check_sql(cells: dict[str, str]) -> str:
+    fast = " ".join(f"WHEN a.kind = '{kind.value}' THEN {sql}" for kind, sql in _FAST_VALUE.items())
+    return _CHECK.format(fast=fast, id_type=cells.get("identifier_type", "''"), customer=cells["customer"],
+                         attribute=cells["attribute"], value=cells["value"])
+
+
 @dataclass
 class Context:
     parsers: dict[str, tuple[int, int, Parser]]  # code -> (attribute id, column number, cell -> COPY text)
     phones: PhoneRules
+    fast: str = "[]"  # JSON [{code, id, col, kind, options}] for `_CHECK` (kind "python": never in SQL)
 
 
 def job_actor(job: ImportJob) -> Actor:
@@ -163,6 +215,7 @@ class AttributeValuesImporter(Importer):
         today = timezone.localdate()
         questions = {q.attribute_id: q for q in Question.objects.filter(attribute__isnull=False, group__isnull=True)}
         parsers: dict[str, tuple[int, int, Parser]] = {}
+        fast: list[dict[str, Any]] = []
         for attribute in Attribute.objects.filter(kind__in=Attribute.STORED_KINDS, value_type__in=Attribute.SCALAR_TYPES,
                                                   is_active=True):
             question = questions.get(attribute.pk)
@@ -173,7 +226,10 @@ class AttributeValuesImporter(Importer):
                 parse = text_parser(attribute.value_type, attribute.option_codes())
             column = COLUMNS.index(COLUMN[Attribute.ValueType(attribute.value_type)]) + 1
             parsers[attribute.code] = (attribute.pk, column, parse)
-        return Context(parsers=parsers, phones=phones)
+            kind = attribute.value_type if question is None and attribute.value_type in _FAST_VALUE else "python"
+            fast.append({"code": attribute.code, "id": attribute.pk, "col": column, "kind": kind,
+                         "options": attribute.option_codes() if kind == Attribute.ValueType.CHOICE else []})
+        return Context(parsers=parsers, phones=phones, fast=json.dumps(fast))
 
     def prepare_chunk(self, job: ImportJob, rows: list[CsvRow], context: Context) -> Prepared:
         out = Prepared(lines=(rows[0].line, rows[-1].line), rows=len(rows))
@@ -211,19 +267,44 @@ class AttributeValuesImporter(Importer):
             payload.append(f"{line}\t{id_type}\t{copy_text(ident)}\t{ident_id}\t{attribute_id}\t{column}\t{text}\n")
         return out
 
+    def apply_raw(self, job: ImportJob, chunk: RawChunk, context: Context) -> list[RowError]:
+        """COPY the lines as they are, check and convert in SQL, Python only for what SQL left."""
+        with cursor() as cur:
+            cells = stage_raw(cur, "import_values_raw", chunk)
+            cur.execute("DROP TABLE IF EXISTS import_values")
+            cur.execute(check_sql(cells), [context.fast])
+            rest = raw_rows(cur, "import_values_raw", chunk, "line IN (SELECT line FROM import_values WHERE NOT ok)")
+            prepared = self.prepare_chunk(job, rest, context) if rest else Prepared()
+            if prepared.payload:
+                with cur.copy(f"COPY import_values ({', '.join(c for c, _ in _STAGE)}, ok) FROM STDIN") as copy:
+                    copy.write("".join(p[:-1] + "\tt\n" for p in prepared.payload))
+            cur.execute("SELECT array_agg(DISTINCT id_type) FROM import_values WHERE ok")
+            types = set(cur.fetchone()[0] or [])
+            errors = self._merge(job, cur, "(SELECT * FROM import_values WHERE ok)", types, prepared.errors,
+                                 (chunk.first_line, chunk.first_line + chunk.rows - 1))
+        return errors
+
     def apply_chunk(self, job: ImportJob, prepared: Prepared, context: Context) -> list[RowError]:
-        errors = list(prepared.errors)
+        if not prepared.payload:
+            return self._merge(job, None, "", set(), prepared.errors, prepared.lines)
+        with cursor() as cur:
+            stage_text(cur, "import_values", _STAGE, prepared.payload, analyze=False)
+            return self._merge(job, cur, "import_values", prepared.types, prepared.errors, prepared.lines)
+
+    @staticmethod
+    def _merge(job: ImportJob, cur: Any, table: str, types: set[str], refused: list[RowError],
+               lines: tuple[int, int]) -> list[RowError]:
+        """Merge the staged rows (`table`, none when cur is None) and audit the chunk."""
+        errors = list(refused)
         counts: dict[int, int] = {}
-        if prepared.payload:
-            with cursor() as cur:
-                stage_text(cur, "import_values", _STAGE, prepared.payload, analyze=False)
-                statistics_refresh(cur, ("crm_customer", "crm_card", "crm_notifier", "attributes_value"))
-                index_lookups(cur)
-                result = run_twice_on_race(cur, _APPLY.replace("{resolved}", resolved_sql("import_values", prepared.types)))
+        if cur is not None and types:
+            statistics_refresh(cur, ("crm_customer", "crm_card", "crm_notifier", "attributes_value"))
+            index_lookups(cur)
+            result = run_twice_on_race(cur, _APPLY.replace("{resolved}", resolved_sql(table, types)))
             counts = {line: int(reason) for line, reason in result if line < 0}
             errors += errors_from((line, reason) for line, reason in result if line > 0)
         audit_record(actor=job_actor(job), action="import.values.chunk", target=job,
-                     after={"lines": list(prepared.lines), "written": counts.get(-1, 0), "cleared": counts.get(-2, 0),
+                     after={"lines": list(lines), "written": counts.get(-1, 0), "cleared": counts.get(-2, 0),
                             "failed": len(errors)})
         return errors
 

@@ -303,10 +303,15 @@ def _raw_chunks(job: ImportJob, chunk_size: int, *, skip: int) -> Iterator[RawCh
                 block, skip = block[at:], 0
             pending.append(block)
             count += block.count(b"\n")
-            if count >= chunk_size:
-                yield RawChunk(line, count, b"".join(pending), columns, delimiter)
-                line += count
-                pending, count = [], 0
+            while count >= chunk_size:  # cut after exactly chunk_size lines; the rest starts the next chunk
+                data = b"".join(pending)
+                at = len(data)
+                for _ in range(count - chunk_size):
+                    at = data.rindex(b"\n", 0, at - 1) + 1
+                yield RawChunk(line, chunk_size, data[:at], columns, delimiter)
+                line += chunk_size
+                count -= chunk_size
+                pending = [data[at:]] if count else []
         if leftover:  # the last line has no newline
             if skip:
                 skip -= 1

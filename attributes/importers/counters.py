@@ -48,22 +48,25 @@ _PLAIN = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?")  # already in PostgreSQL's form
 # Update where the imported figure differs, plain INSERT for new rows (see importers.values).
 _APPLY = """
 WITH resolved AS MATERIALIZED ({resolved}),
-latest AS MATERIALIZED (
-  SELECT DISTINCT ON (counter_id, customer_id, period_start) * FROM resolved WHERE customer_id IS NOT NULL
-  ORDER BY counter_id, customer_id, period_start, line DESC
+latest AS MATERIALIZED (  -- each key looked up once (see importers.values)
+  SELECT l.*, v.counter_id IS NOT NULL AS present, v.imported IS DISTINCT FROM l.imported AS differs
+  FROM (
+    SELECT DISTINCT ON (counter_id, customer_id, period_start) * FROM resolved WHERE customer_id IS NOT NULL
+    ORDER BY counter_id, customer_id, period_start, line DESC
+  ) AS l
+  LEFT JOIN attributes_countervalue v
+    ON v.counter_id = l.counter_id AND v.customer_id = l.customer_id AND v.period_start = l.period_start
 ),
 updated AS (
   UPDATE attributes_countervalue v SET value = v.value - v.imported + l.imported, imported = l.imported, updated_at = now()
   FROM latest l
-  WHERE v.counter_id = l.counter_id AND v.customer_id = l.customer_id AND v.period_start = l.period_start
-    AND v.imported IS DISTINCT FROM l.imported
+  WHERE l.present AND l.differs
+    AND v.counter_id = l.counter_id AND v.customer_id = l.customer_id AND v.period_start = l.period_start
   RETURNING 1
 ),
 inserted AS (
   INSERT INTO attributes_countervalue (counter_id, customer_id, period_start, value, imported, updated_at)
-  SELECT counter_id, customer_id, period_start, imported, imported, now() FROM latest l
-  WHERE NOT EXISTS (SELECT 1 FROM attributes_countervalue v
-                    WHERE v.counter_id = l.counter_id AND v.customer_id = l.customer_id AND v.period_start = l.period_start)
+  SELECT counter_id, customer_id, period_start, imported, imported, now() FROM latest l WHERE NOT l.present
   RETURNING 1
 )
 SELECT line, 'customer: no customer with ' || id_type || ' ' || quote_literal(ident) FROM resolved WHERE customer_id IS NULL
@@ -82,11 +85,15 @@ SELECT line, id_type, ident::varchar AS ident,
 FROM (
   SELECT r.*, c.id AS counter_id, c.current AS period_start,
          CASE WHEN r.ident = '' OR c.id IS NULL OR r.period <> '' OR r.id_type NOT IN ('external_uid', 'customer_id') THEN false
-              WHEN r.id_type = 'customer_id' AND r.ident !~ '^[0-9]{{1,18}}$' THEN false
-              ELSE r.raw ~ '^-?[0-9]{{1,16}}(\\.[0-9]{{1,2}})?$' END AS ok
+              WHEN r.id_type = 'customer_id' AND (r.ident !~ '^[0-9]+$' OR length(r.ident) > 18) THEN false
+              -- `_PLAIN` without bounded repeats (slow in PostgreSQL's regex engine), lengths apart
+              ELSE r.raw ~ '^-?[0-9]+(\\.[0-9]+)?$' AND length(split_part(ltrim(r.raw, '-'), '.', 1)) <= 16
+                   AND length(split_part(r.raw, '.', 2)) <= 2 END AS ok
   FROM (SELECT line, lower(COALESCE(NULLIF({id_type}, ''), 'external_uid')) AS id_type, {customer} AS ident,
-               {counter} AS code, {value} AS raw, {period} AS period FROM import_counters_raw) r
+               {counter} AS code, {value} AS raw, {period} AS period FROM import_counters_raw
+        OFFSET 0) r  -- computed once: a flattened subquery would re-strip a cell at every use
   LEFT JOIN jsonb_to_recordset(%s::jsonb) AS c(code text, id bigint, current date) ON c.code = r.code
+  OFFSET 0  -- the same for the checked value
 ) AS t
 """
 

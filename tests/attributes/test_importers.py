@@ -248,3 +248,75 @@ def test_a_merge_that_meets_a_concurrent_insert_runs_again():
             return [(-1, "1")]
 
     assert run_twice_on_race(Cursor(), "merge") == [(-1, "1")] and Cursor.calls == 2
+
+
+def _both_paths(monkeypatch, kind: str, text: str, state) -> None:
+    """The raw path (COPY, checks in SQL) and the Python path give the same rows and errors."""
+    import core.imports
+
+    importer = core.imports.importer_get(kind)
+    monkeypatch.setattr(type(importer), "chunk_size", 16)  # several chunks, one of them re-done in Python
+    done_raw: list[int] = []
+    apply_raw = type(importer).apply_raw
+
+    def spy(self, job, chunk, context):
+        errors = apply_raw(self, job, chunk, context)
+        done_raw.append(chunk.rows)
+        return errors
+
+    monkeypatch.setattr(type(importer), "apply_raw", spy)
+
+    def once():
+        job = import_job_create(kind=kind, upload=ContentFile(text.encode(), name="f.csv"),
+                                actor=Actor(kind="operator", id="1", label="marketer"))
+        job = import_job_run(job_id=job.pk)
+        errors = sorted((e.line, e.reason, tuple(sorted(e.values.items()))) for e in job.row_errors.all())
+        return (job.rows_total, job.rows_done, job.rows_ok, job.rows_failed), errors, state()
+
+    AttributeValue.objects.all().delete()
+    CounterValue.objects.all().delete()
+    raw = once()
+    assert done_raw  # the raw path ran
+    AttributeValue.objects.all().delete()
+    CounterValue.objects.all().delete()
+    with monkeypatch.context() as patch:
+        patch.setattr(core.imports, "_plain_file", lambda job: False)
+        slow = once()
+    assert raw == slow
+    return raw
+
+
+def test_values_raw_path_matches_python_path(attrs, monkeypatch):
+    a, b = attrs
+    AttributeFactory(code="since", value_type=Attribute.ValueType.DATE)
+    AttributeFactory(code="income", value_type=Attribute.ValueType.DECIMAL)
+    AttributeFactory(code="city", value_type=Attribute.ValueType.STRING)
+    AttributeFactory(code="tier", value_type=Attribute.ValueType.CHOICE, options=["gold", "silver"])
+    cells = [("vip", "yes"), ("vip", "ДА"), ("vip", "maybe"), ("shoe_size", "+5"), ("shoe_size", " 7 "),
+             ("shoe_size", "1234567890123456789"), ("shoe_size", "-12"), ("since", "2024-02-29"), ("since", "2023-02-30"),
+             ("since", "0000-01-01"), ("since", "01.02.2020"), ("since", "2020-1-5"), ("income", "1.23456"),
+             ("income", "-10.5"), ("income", "12345678901234567"), ("city", "x" * 1001), ("city", "Tver\\n"),
+             ("tier", "gold"), ("tier", "bronze"), ("favourite_category", "kids"), ("likes", "tea|coffee"), ("vip", "")]
+    lines = ["customer;attribute;value;identifier_type"]
+    for customer, id_type in (("a", ""), (str(b.pk), "customer_id"), ("8 916 111-22-33", "phone"), ("zz", ""),
+                              ("12x", "customer_id")):
+        lines += [f"{customer};{code};{value};{id_type}" for code, value in cells]
+    lines.insert(40, "a;vip;true;;extra")  # a line with a cell too many: its chunk is re-done in Python
+    _both_paths(monkeypatch, "attributes.values", "\n".join(lines) + "\n", lambda: sorted(
+        (v.customer_id, v.attribute.code, str(v.value)) for v in AttributeValue.objects.select_related("attribute")))
+    _both_paths(monkeypatch, "attributes.values", "\r\n".join(lines[:5] + lines[6:]), lambda: sorted(
+        (v.customer_id, v.attribute.code, str(v.value)) for v in AttributeValue.objects.select_related("attribute")))
+
+
+def test_counters_raw_path_matches_python_path(monkeypatch):
+    CounterFactory(code="spend", period="all_time")
+    CounterFactory(code="monthly", period="month", aggregate="count")
+    a = CustomerFactory(external_uid="a")
+    lines = ["customer;counter;value;period;identifier_type"]
+    for customer, id_type in (("a", ""), (str(a.pk), "customer_id"), ("nobody", ""), ("", "")):
+        lines += [f"{customer};{code};{value};{period};{id_type}" for code, value, period in (
+            ("spend", "10.5", ""), ("spend", "10.555", ""), ("spend", "1 000", ""), ("spend", "", ""),
+            ("spend", "12345678901234567", ""), ("monthly", "3", "2025-03"), ("monthly", "4", ""), ("nope", "1", ""),
+            ("spend", "1", "2025-01"), ("spend", "-7", ""))]
+    _both_paths(monkeypatch, "attributes.counters", "\n".join(lines) + "\n", lambda: sorted(
+        (v.customer_id, v.counter.code, str(v.period_start), str(v.imported)) for v in CounterValue.objects.select_related("counter")))

@@ -17,6 +17,8 @@ For speed, an importer may split its work: `prepare_chunk` (pure Python: parse, 
 what it will COPY; no database access) runs in a helper thread one chunk ahead, overlapping the
 database work of `apply_chunk` on the previous chunk; `context(job)` loads reference data once
 (in the main thread) for both. Importers that only define `process_chunk` work as before.
+An importer may also define `apply_raw`: on a plain file (no quotes, no blank lines) it receives
+chunks of the file's lines as bytes, to COPY as they are and check in SQL (no Python per row).
 
 The runner streams the file (memory stays bounded whatever its size: at most three chunks are
 alive, one being read, one prepared, one applied), calls `process_chunk` once

@@ -4,14 +4,14 @@ Set-based, in one transaction, one round trip per step, and no window function:
 
 1. the per-customer aggregate of the window's cheques goes into a temporary table (a CREATE TABLE
    AS, so PostgreSQL may aggregate in parallel), in customer order;
-2. quintiles: the four score bounds of each measure are read from that table with one ordered
-   array per measure (a sort of bare values, no window functions: three ``cume_dist() OVER (ORDER BY
+2. quintiles: the four score bounds of each measure are read from that table with one
+   percentile_disc per measure (a sort of bare values, no window functions: three ``cume_dist() OVER (ORDER BY
    ...)`` over a million rows cost about 0.4x of the aggregate in bench/segments, the bounds about
    0.05x). A customer's score is then five minus the bounds above their value, the same number
    ``ceil(5 * cume_dist())`` gives (see ``quintile_positions``);
 3. segments_rfm is made equal to the scored rows: customers no longer scored are deleted, then one
    MERGE updates the rows that differ and inserts new customers (a single join; rows that did not
-   change are not rewritten).
+   change are not rewritten). Into an empty table, a plain INSERT.
 
 Readers see the old scores until the commit, never a half-written table.
 """
@@ -97,11 +97,14 @@ def scored_sql(settings: RfmSettings) -> str:
 
 
 def _quintile_bounds(total: int) -> list[Any]:
-    """The twelve bounds (R, F, M) read from pg_temp.rfm_agg: one sort of bare values per measure."""
-    positions = quintile_positions(total)
-    picks = ", ".join(f"(array_agg({m} ORDER BY {m}))[{p}]" for m in MEASURES for p in positions)
-    return list(run(f"SELECT {picks} FROM pg_temp.rfm_agg", [], timeout_ms=refresh_timeout_ms(),
-                    what="RFM recomputation"))
+    """The twelve bounds (R, F, M) read from pg_temp.rfm_agg: one sort of bare values per measure.
+    percentile_disc(f) returns the value at position ceil(f * total); f = (position - 0.5) / total
+    lands half a row away from any integer, so float rounding cannot move it."""
+    fractions = [(position - 0.5) / total for position in quintile_positions(total)]
+    picks = ", ".join(f"percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {m})" for m in MEASURES)
+    rows = run(f"SELECT {picks} FROM pg_temp.rfm_agg", [fractions] * len(MEASURES), timeout_ms=refresh_timeout_ms(),
+               what="RFM recomputation")
+    return [bound for bounds in rows for bound in bounds]
 
 
 def rfm_recompute(*, actor: Actor, now: dt.datetime | None = None) -> int:
@@ -127,13 +130,22 @@ def rfm_recompute(*, actor: Actor, now: dt.datetime | None = None) -> int:
         else:
             params = _quintile_bounds(scored) if scored else [None] * 12
         # One writer (the advisory lock). Leavers first, so that the MERGE's join meets only rows it keeps.
-        run("DELETE FROM segments_rfm t WHERE NOT EXISTS "
-            "(SELECT 1 FROM pg_temp.rfm_agg n WHERE n.customer_id = t.customer_id); "
-            f"MERGE INTO segments_rfm t USING ({scored_sql(settings)}) "
-            f"AS n ({values}) ON t.customer_id = n.customer_id "
-            f"WHEN MATCHED AND ({changed}) THEN UPDATE SET " + ", ".join(f"{c} = n.{c}" for c in COLUMNS[1:])
-            + f" WHEN NOT MATCHED THEN INSERT ({values}) VALUES ({', '.join('n.' + c for c in COLUMNS)})",
-            params, timeout_ms=refresh_timeout_ms(), fetch="count", what="RFM recomputation")
+        # Into an empty table (the first computation) a plain INSERT: the MERGE would probe the primary
+        # key once per row to find nothing (about 0.1x of the GROUP BY for a million customers).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM segments_rfm)")
+            (filled,) = cursor.fetchone()
+        if filled:
+            write = (
+                "DELETE FROM segments_rfm t WHERE NOT EXISTS "
+                "(SELECT 1 FROM pg_temp.rfm_agg n WHERE n.customer_id = t.customer_id); "
+                f"MERGE INTO segments_rfm t USING ({scored_sql(settings)}) AS n ({values}) "
+                f"ON t.customer_id = n.customer_id WHEN MATCHED AND ({changed}) THEN UPDATE SET "
+                + ", ".join(f"{c} = n.{c}" for c in COLUMNS[1:])
+                + f" WHEN NOT MATCHED THEN INSERT ({values}) VALUES ({', '.join('n.' + c for c in COLUMNS)})")
+        else:
+            write = f"INSERT INTO segments_rfm ({values}) {scored_sql(settings)}"
+        run(write, params, timeout_ms=refresh_timeout_ms(), fetch="count", what="RFM recomputation")
         duration = int((time.perf_counter() - started) * 1000)
         RfmSettings.objects.update_or_create(pk=1, defaults={
             "computed_at": now, "computed_ms": duration, "scored_customers": scored,

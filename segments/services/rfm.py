@@ -30,7 +30,7 @@ from core.actors import Actor
 from core.errors import DomainError
 from core.services import audit_record, snapshot
 from segments.models import RfmSettings
-from segments.rfm import cells_values_sql
+from segments.rfm import cell_sql
 from segments.sql import refresh_timeout_ms, run
 
 _SALE = "p.kind = 'sale'"
@@ -91,9 +91,8 @@ def scored_sql(settings: RfmSettings) -> str:
         f = _bound_score("a.freq", ["%s::bigint"] * 4)
         m = _bound_score("a.money", ["%s::numeric"] * 4)
     return (
-        f"SELECT s.customer_id, s.last_at, s.freq, s.money, s.r, s.f, s.m, g.cell FROM ("
-        f"SELECT a.customer_id, a.last_at, a.freq, a.money, {r} AS r, {f} AS f, {m} AS m FROM {source}) s "
-        f"JOIN (VALUES {cells_values_sql()}) AS g (r, fm, cell) ON g.r = s.r AND g.fm = (s.f + s.m + 1) / 2"
+        f"SELECT s.customer_id, s.last_at, s.freq, s.money, s.r, s.f, s.m, {cell_sql('s.r', 's.f', 's.m')} FROM ("
+        f"SELECT a.customer_id, a.last_at, a.freq, a.money, {r} AS r, {f} AS f, {m} AS m FROM {source}) s"
     )
 
 

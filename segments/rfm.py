@@ -53,9 +53,12 @@ def cell_of(r: int, f: int, m: int) -> str:
     return CELLS[(r, fm_score(f, m))]
 
 
-def cells_values_sql() -> str:
-    """The grid as a VALUES list (constants only) to join scores to their cell in SQL."""
-    return ", ".join(f"({r}, {fm}, '{cell}')" for (r, fm), cell in sorted(CELLS.items()))
+def cell_sql(r: str, f: str, m: str) -> str:
+    """SQL for the cell of scores r, f, m (expressions 1..5): a subscript of the grid as a constant
+    array, (R - 1) * 5 + FM. Not a join to a VALUES list: the planner cannot estimate a join on
+    computed keys and then believed a million scored rows were a few hundred."""
+    cells = ", ".join(f"'{cell}'" for _, cell in sorted(CELLS.items()))
+    return f"(ARRAY[{cells}]::text[])[({r} - 1) * 5 + ({f} + {m} + 1) / 2]"
 
 
 def grid() -> list[tuple[int, list[str]]]:

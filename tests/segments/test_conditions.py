@@ -218,6 +218,9 @@ def test_purchase_product_group_store_and_dates(shop):
     {"aggregate": "avg", "op": "gt", "value": "600", "stores": ["B"], "window_days": 90},
     {"aggregate": "sum", "op": "lt", "value": "500", "stores": ["A"], "window_days": 30},
     {"aggregate": "count", "op": "gte", "value": 1, "stores": ["A", "B"], "window_days": 30},
+    {"aggregate": "sum", "op": "gt", "value": "100", "stores": ["A"], "window_days": 30},  # scope_id = (SELECT ..)
+    {"aggregate": "count", "op": "eq", "value": 0, "stores": ["B"], "window_days": 90},
+    {"aggregate": "sum", "op": "gt", "value": "50", "product_groups": ["nosuchgroup"]},  # no id: nobody
 ])
 def test_totals_and_cheques_give_the_same_answer(shop, leaf):
     """The totals are an optimisation: the plan over cheques agrees with them."""

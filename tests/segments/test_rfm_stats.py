@@ -175,3 +175,23 @@ def test_product_group_totals_count_a_cheque_once_per_group():
     services.customer_stats_refresh(customer_ids=[purchase.customer_id])
     row = ScopeStats.objects.get(customer_id=purchase.customer_id, scope="group")
     assert (row.scope_id, row.purchase_count, row.amount, row.count_30) == (dairy.pk, 1, Decimal("250.00"), 1)
+
+
+def test_quintile_bounds_give_the_scores_of_cume_dist():
+    # Many ties and uneven groups: the scores read from the four bounds equal ceil(5 * cume_dist()).
+    import random
+
+    rng = random.Random(6)
+    for _ in range(37):
+        customer = CustomerFactory()
+        for _ in range(rng.choice([1, 1, 2, 3, 3, 7])):
+            buy(customer, days=rng.choice([1, 2, 30, 30, 90, 200]), amount=rng.choice(["10", "100", "100", "250"]))
+    assert services.rfm_recompute(actor=ACTOR) == 37
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT r, f, m, ceil(5 * cume_dist() OVER (ORDER BY last_purchase_at))::int AS er, "
+            "ceil(5 * cume_dist() OVER (ORDER BY frequency))::int AS ef, "
+            "ceil(5 * cume_dist() OVER (ORDER BY monetary))::int AS em FROM segments_rfm) x "
+            "WHERE (r, f, m) IS DISTINCT FROM (er, ef, em)")
+        assert cursor.fetchone()[0] == 0
+    assert all(s.cell == cell_of(s.r, s.f, s.m) for s in RfmScore.objects.all())

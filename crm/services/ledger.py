@@ -84,6 +84,7 @@ def ledger_accrue(
     purchase: Purchase | None = None,
     card: Card | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> LedgerEntry:
     """Accrue `amount` as a new lot: pending until `activate_at` when that is in the future, active
     otherwise; it expires at `expire_at` (never when None). With `card`, the card must hold the
@@ -113,7 +114,8 @@ def ledger_accrue(
         return entry
 
     return run_idempotent(write, on_conflict=lambda: _replay_or_conflict(
-        source=source, idempotency_key=idempotency_key, account_id=account.pk, kind=Kind.ACCRUAL, amount=amount))
+        source=source, idempotency_key=idempotency_key, account_id=account.pk, kind=Kind.ACCRUAL, amount=amount),
+        savepoint=savepoint)
 
 
 # --- redemption -----------------------------------------------------------------------------------
@@ -165,6 +167,7 @@ def ledger_hold(
     actor: Actor,
     card: Card | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> Hold:
     """Reserve `amount` activated points for a cheque being calculated, until confirmed or released
     (an open hold past `ttl` is released by the periodic task). A retry returns the same hold."""
@@ -207,7 +210,7 @@ def ledger_hold(
                            field="idempotency_key")
         return replay(existing)
 
-    return run_idempotent(write, on_conflict=on_conflict, constraint="hold_idempotency_unique")
+    return run_idempotent(write, on_conflict=on_conflict, constraint="hold_idempotency_unique", savepoint=savepoint)
 
 
 def _hold_closed(hold: Hold, wanted: str) -> LedgerEntry:
@@ -228,6 +231,7 @@ def ledger_hold_confirm(
     amount: Decimal | None = None,
     purchase: Purchase | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> LedgerEntry:
     """Spend the held points (or `amount` of them, the rest being released): a redemption entry that
     also takes the hold off the held balance. Confirming twice returns the same entry."""
@@ -252,7 +256,8 @@ def ledger_hold_confirm(
         hold.state, hold.closed_at = Hold.State.CONFIRMED, now
         return entry
 
-    return run_idempotent(write, on_conflict=lambda: _hold_closed(Hold.objects.get(pk=hold.pk), Hold.State.CONFIRMED))
+    return run_idempotent(write, on_conflict=lambda: _hold_closed(Hold.objects.get(pk=hold.pk), Hold.State.CONFIRMED),
+                          savepoint=savepoint)
 
 
 def ledger_hold_release(*, hold: Hold, actor: Actor, description: str = "") -> LedgerEntry:

@@ -144,12 +144,20 @@ def is_unique_violation(exc: IntegrityError, constraint: str) -> bool:
 
 
 def run_idempotent(write: Callable[[], Any], *, on_conflict: Callable[[], Any],
-                   constraint: str = "ledger_idempotency_unique") -> Any:
+                   constraint: str = "ledger_idempotency_unique", savepoint: bool = True) -> Any:
     """Run `write` in its own atomic block (the transaction, or a savepoint inside the caller's).
 
     If the unique idempotency constraint fires anyway (the same key booked at this very moment on
     another account), the block is rolled back and `on_conflict` answers with the original booking.
+
+    `savepoint=False`: for a caller whose keys cannot collide meanwhile (they are derived from a row
+    it holds locked, e.g. the till's cheque) and that lets any error end its whole transaction. The
+    savepoint and its release are two round trips per booking on the till's hot path; without them
+    a conflict (or any error) rolls back the caller's transaction instead of being answered here.
     """
+    if not savepoint:
+        with transaction.atomic(savepoint=False):
+            return write()
     try:
         with transaction.atomic():
             return write()

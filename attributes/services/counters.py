@@ -122,15 +122,21 @@ class ApplyResult:
     counters: int
 
 
-def counter_apply_purchase(*, purchase_id: int) -> ApplyResult:
+def counter_apply_purchase(*, purchase_id: int, known: tuple[str, int | None] | None = None) -> ApplyResult:
     """Bring the counters in line with the purchase's current state (confirmed counts, anything
-    else does not). Idempotent. Call it in the transaction that changes the purchase's state."""
+    else does not). Idempotent. Call it in the transaction that changes the purchase's state.
+
+    `known`: the purchase's (state, customer_id) as the caller just wrote them with the purchase's
+    row locked (the till's confirm): saves reading them back."""
     # No savepoint: nothing in here is caught and retried, so an error ends the caller's transaction
     # anyway; a savepoint would only cost the till's confirm two more round trips.
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT state, customer_id FROM crm_purchase WHERE id = %s", [purchase_id])
-            row = cursor.fetchone()
+            if known is not None:
+                row = known
+            else:
+                cursor.execute("SELECT state, customer_id FROM crm_purchase WHERE id = %s", [purchase_id])
+                row = cursor.fetchone()
             if row is None:
                 raise NotFound("not_found", f"No purchase {purchase_id}.")
             state, customer_id = row

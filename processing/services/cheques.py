@@ -20,7 +20,7 @@ from attributes.services import counter_apply_purchase
 from catalogue.models import Till
 from core.actors import Actor
 from core.errors import Conflict, DomainError
-from core.services import audit_json, audit_record, event_emit
+from core.services import audit_json, audit_record
 from crm.models import Account, Card, Customer, Hold, Purchase, PurchaseLine, PurchaseLineOffer
 from crm.services.accounts import account_open
 from crm.services.ledger_base import is_unique_violation
@@ -456,6 +456,7 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
                                "calculate it again.", field="number") from exc
             raise
     account_id = booking.account_id if booking is not None else None
+    accrued: Account | None = None
     lots = [lot for lot in plan.get("lots", []) if Decimal(lot["amount"]) > 0]
     if lots and customer_id is not None:
         if account_id is None:
@@ -469,10 +470,12 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
             if expire_at is not None and expire_at <= max(now, activate_at or now):
                 notes.append(f"lot of offer #{lot['offer_id']} expired before it was booked ({lot['amount']})")
                 continue
-            ledger_accrue(account=target, amount=Decimal(lot["amount"]), source=SOURCE,
+            entry = ledger_accrue(account=target, amount=Decimal(lot["amount"]), source=SOURCE,
                           idempotency_key=f"{key}:lot:{index}", actor=actor, activate_at=activate_at,
                           expire_at=expire_at, purchase=purchase, description=f"cheque {purchase.number}",
                           savepoint=False)
+            if not getattr(entry, "replayed", False):  # a replay leaves no balances on it
+                accrued = target  # the ledger left on it the balances it set under the account's lock
     if plan.get("coupons_used"):
         from offers.services.coupons import coupon_redeem
 
@@ -512,24 +515,68 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
         answer["notes"] = notes
     if booking is not None and customer_id is not None:
         ids = [a["account_id"] for a in answer.get("balance", [])] or ([account_id] if account_id else [])
-        answer["balance"] = [a.as_json() for a in accounts_balances(account_ids=ids)]
-    Purchase.objects.filter(pk=purchase.pk).update(state=Purchase.State.CONFIRMED, confirmed_at=now, answer=answer)
+        answer["balance"] = [a.as_json() for a in _balances_after(ids, accrued, answer.get("balance", []))]
     purchase.state, purchase.confirmed_at, purchase.answer = Purchase.State.CONFIRMED, now, answer
-    counter_apply_purchase(purchase_id=purchase.pk)
-    event_emit(kind="purchase_confirmed", customer_id=customer_id, dedup_key=f"purchase_confirmed:{purchase.pk}",
-               payload={"purchase_id": purchase.pk, "number": purchase.number, "till_id": purchase.till_id,
-                        "store_id": purchase.store_id, "card_id": purchase.card_id, "offline": purchase.offline,
-                        "purchased_at": purchase.purchased_at, "amount": purchase.amount,
-                        "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued,
-                        "bonus_paid": purchase.bonus_paid, "skus": [l["sku"] for l in answer.get("lines", [])]})
-    audit_record(actor=actor, action="purchase.confirm", target=purchase,
-                 after={"state": purchase.state, "bonus_accrued": purchase.bonus_accrued,
-                        "bonus_paid": purchase.bonus_paid, "coupons_issued": issued})
+    _confirm_write(purchase, actor=actor, issued=issued)
+    counter_apply_purchase(purchase_id=purchase.pk, known=(purchase.state, customer_id))
     if customer_id is not None:
         from statuses.tasks import status_upgrade
 
         transaction.on_commit(lambda: status_upgrade.delay(customer_id))
     return answer
+
+
+def _balances_after(ids: list[int], accrued: Account | None, shown: list[dict[str, Any]]) -> list[AccountRow]:
+    """The balances a confirm answers. When the only account is the one the accrual just booked on,
+    the ledger left its balances (read and moved under the account's lock, so current) on `accrued`:
+    no query. Otherwise read them."""
+    if accrued is not None and ids == [accrued.pk] and len(shown) == 1:
+        row = shown[0]
+        return [AccountRow(id=accrued.pk, currency=row["currency"], is_default=True,
+                           activated=accrued.activated_balance, pending=accrued.pending_balance,
+                           held=accrued.held_balance)]
+    return accounts_balances(account_ids=ids)
+
+
+# The confirmed state and answer, the purchase_confirmed event (the outbox; once per purchase) and the
+# audit event: one statement instead of three round trips.
+_CONFIRM_SQL = """
+WITH purchase AS (
+    UPDATE crm_purchase SET state = %(state)s, confirmed_at = %(now)s, answer = %(answer)s::jsonb
+    WHERE id = %(purchase)s RETURNING id
+),
+event AS (
+    INSERT INTO core_domainevent (kind, customer_id, payload, dedup_key, created_at, processed_at)
+    SELECT 'purchase_confirmed', %(customer)s, %(payload)s::jsonb, %(dedup)s, %(now)s, NULL FROM purchase
+    ON CONFLICT DO NOTHING
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, 'purchase.confirm', 'crm.purchase',
+           purchase.id::text, %(repr)s, NULL, %(after)s::jsonb, ''
+    FROM purchase
+)
+SELECT id FROM purchase
+"""
+
+
+def _confirm_write(purchase: Purchase, *, actor: Actor, issued: list[str]) -> None:
+    answer = purchase.answer
+    payload = {"purchase_id": purchase.pk, "number": purchase.number, "till_id": purchase.till_id,
+               "store_id": purchase.store_id, "card_id": purchase.card_id, "offline": purchase.offline,
+               "purchased_at": purchase.purchased_at, "amount": purchase.amount, "discount": purchase.discount,
+               "bonus_accrued": purchase.bonus_accrued, "bonus_paid": purchase.bonus_paid,
+               "skus": [l["sku"] for l in answer.get("lines", [])]}
+    after = {"state": purchase.state, "bonus_accrued": purchase.bonus_accrued, "bonus_paid": purchase.bonus_paid,
+             "coupons_issued": issued}
+    with connection.cursor() as cursor:
+        cursor.execute(_CONFIRM_SQL, {
+            "state": purchase.state, "now": purchase.confirmed_at, "answer": json.dumps(answer), "purchase": purchase.pk,
+            "customer": purchase.customer_id, "payload": audit_json(payload),
+            "dedup": f"purchase_confirmed:{purchase.pk}", "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
+            "actor_label": actor.label[:150], "repr": str(purchase)[:200], "after": audit_json(after),
+        })
 
 
 # --- cancel ---------------------------------------------------------------------------------------

@@ -567,6 +567,22 @@ class Server:
         except OSError:
             return ""
 
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the gunicorn master and its workers have used so far, from /proc: the
+        server's cost per cheque is its growth over a phase divided by the cheques (Linux only)."""
+        tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid, ppid = int(entry.name), int(fields[1])
+            if pid == self.proc.pid or ppid == self.proc.pid:
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime of the process itself
+        return total
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -683,6 +699,7 @@ def level_report(level: int, floor: dict[str, Any] | None, http: dict[str, Any] 
             ("HTTP errors", str(http["errors"]) + "".join(f"\n      {v:6d}  {k}" for k, v in
                                                          http["errors_by_kind"].items())),
             ("driver CPU (% of one core, all clients)", f"{http['driver_cpu_pct']:.0f}"),
+            ("server CPU per cheque (ms, gunicorn)", f"{http.get('server_cpu_ms_per_cheque') or 0:.1f}"),
         ]
         for name, target, measured, ok in verdicts(level, http):
             sign = ">=" if name == "cheques_s" else "<="
@@ -770,8 +787,11 @@ def main() -> int:
                 tally, elapsed, _ = phase_floor(url, work, level, args.seconds, tag)
                 entry["floor"] = summary(tally, elapsed)
             if api_ok and server is not None:
+                before = server.cpu_seconds()
                 tally, elapsed, cpu = phase_http(server.port, work, level, args.seconds, tag, args.client_procs)
-                entry["http"] = {**summary(tally, elapsed), "driver_cpu_pct": round(100 * cpu / elapsed, 1)}
+                used = server.cpu_seconds() - before
+                entry["http"] = {**summary(tally, elapsed), "driver_cpu_pct": round(100 * cpu / elapsed, 1),
+                                 "server_cpu_ms_per_cheque": round(1000 * used / tally.cheques, 2) if tally.cheques else None}
                 if entry["floor"] and entry["floor"]["cheques_s"]:
                     entry["ratio"] = round(entry["http"]["cheques_s"] / entry["floor"]["cheques_s"], 3)
                 entry["targets"] = [{"name": n, "target": t, "measured": m, "ok": ok}

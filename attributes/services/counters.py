@@ -29,6 +29,7 @@ from attributes.models.counters import ALL_TIME
 from attributes.periods import counter_today, period_start, rolling_window_start
 from core.actors import Actor
 from core.errors import NotFound
+from core.rows import instance_from
 from core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -168,9 +169,13 @@ def counter_apply_purchase(*, purchase_id: int, known: tuple[str, int | None] | 
 def _active_locked() -> list[Counter]:
     """The active counters, each under its shared advisory lock, taken in id order (as `_lock`
     does): one statement instead of a query and a lock."""
-    return list(Counter.objects.raw(
-        "SELECT c.*, pg_advisory_xact_lock_shared(%s, c.id::int) IS NULL AS _locked "
-        "FROM (SELECT * FROM attributes_counter WHERE is_active ORDER BY id) c", [LOCK_NS]))
+    fields = Counter._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join('c.' + f.column for f in fields)}, pg_advisory_xact_lock_shared(%s, c.id::int) "
+                       "FROM (SELECT * FROM attributes_counter WHERE is_active ORDER BY id) c", [LOCK_NS])
+        rows = cursor.fetchall()
+    # Built as the ORM would load them, without a query to compile on every confirm.
+    return [instance_from(Counter, {f.attname: value for f, value in zip(fields, row)}) for row in rows]
 
 
 def _count_merged(cursor, counters: list[Counter], *, purchase_id: int, customer_id: int) -> int:

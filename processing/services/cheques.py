@@ -25,7 +25,7 @@ from core.services import audit_json, audit_record
 from crm.models import Account, Card, Customer, Hold, Purchase, PurchaseLine, PurchaseLineOffer
 from crm.services.accounts import account_open
 from crm.services.ledger_base import is_unique_violation
-from crm.services.ledger import ledger_accrue, ledger_hold, ledger_hold_confirm, ledger_hold_release
+from crm.services.ledger import ledger_accrue_lots, ledger_hold, ledger_hold_confirm, ledger_hold_release
 from processing.models import Booking
 from processing.selectors import QR_PREFIX, QR_USED_PREFIX, AccountRow, accounts_balances
 from processing.services.common import (
@@ -496,18 +496,19 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
             Booking.objects.filter(pk=purchase.pk).update(account_id=account_id)
         now = timezone.now()
         target = Account(pk=account_id)
+        booked = []
         for index, lot in enumerate(lots):
             expire_at = dt.datetime.fromisoformat(lot["expire_at"]) if lot["expire_at"] else None
             activate_at = dt.datetime.fromisoformat(lot["activate_at"]) if lot["activate_at"] else None
             if expire_at is not None and expire_at <= max(now, activate_at or now):
                 notes.append(f"lot of offer #{lot['offer_id']} expired before it was booked ({lot['amount']})")
                 continue
-            entry = ledger_accrue(account=target, amount=Decimal(lot["amount"]), source=SOURCE,
-                          idempotency_key=f"{key}:lot:{index}", actor=actor, activate_at=activate_at,
-                          expire_at=expire_at, purchase=purchase, description=f"cheque {purchase.number}",
-                          savepoint=False)
-            if not getattr(entry, "replayed", False):  # a replay leaves no balances on it
-                accrued = target  # the ledger left on it the balances it set under the account's lock
+            booked.append((Decimal(lot["amount"]), activate_at, expire_at, f"{key}:lot:{index}"))
+        # All the lots in one statement (one per offer and lifetime: ten or more with many offers).
+        entries = ledger_accrue_lots(account=target, lots=booked, source=SOURCE, actor=actor, purchase=purchase,
+                                     description=f"cheque {purchase.number}", savepoint=False)
+        if entries and not any(getattr(e, "replayed", False) for e in entries):  # a replay leaves no balances
+            accrued = target  # the ledger left on it the balances it set under the account's lock
     if plan.get("coupons_used"):
         from offers.services.coupons import coupon_redeem
 

@@ -36,6 +36,7 @@ from crm.services.ledger_base import (
     entry_find,
     entry_new,
     entry_replay,
+    hold_write,
     key_check,
     lots_write,
     points,
@@ -244,13 +245,9 @@ def ledger_hold(
             card_check(card=card, account_id=locked.pk, spend=True)
         if amount > locked.available:
             raise _not_enough(locked, amount)
-        hold = Hold.objects.create(account_id=locked.pk, amount=amount, source=source, idempotency_key=idempotency_key,
-                                   expires_at=timezone.now() + ttl)
-        deltas = Deltas(held=amount)
-        entry = entry_new(account_id=locked.pk, kind=Kind.HOLD, deltas=deltas, source=HOLD_SOURCE,
-                          idempotency_key=f"{hold.pk}:open", actor=actor, description=description, hold=hold)
-        account_move(locked, deltas)
-        audit_record(actor=actor, action="ledger.hold", target=entry, after=entry_after(entry, locked))
+        hold = hold_write(locked, amount=amount, source=source, idempotency_key=idempotency_key,
+                          expires_at=timezone.now() + ttl, entry_source=HOLD_SOURCE, kind=Kind.HOLD, actor=actor,
+                          audit_action="ledger.hold", description=description)
         balances_copy(account, locked)
         return hold
 

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import Conflict, DomainError, NotFound
-from crm.models import Account, Card, CardAccount, LedgerEntry, Lot
+from crm.models import Account, Card, CardAccount, Hold, LedgerEntry, Lot
 
 ZERO = Decimal("0.00")
 POINT = Decimal("0.01")
@@ -395,6 +395,62 @@ audit AS (
 )
 SELECT entry_id, lot_id FROM src ORDER BY n
 """
+
+# A new hold: the hold, its entry (keyed "<hold id>:open"), the held balance and the audit event of
+# the entry, as Hold.objects.create + entry_new + account_move + audit_record wrote them in four.
+_HOLD_SQL = f"""
+WITH hold AS (
+    INSERT INTO crm_hold (account_id, amount, state, source, idempotency_key, expires_at, created_at, closed_at)
+    VALUES (%(account)s, %(amount)s, 'open', %(source)s, %(key)s, %(expires_at)s, %(now)s, NULL)
+    RETURNING id
+),
+entry AS (
+    INSERT INTO crm_ledgerentry ({_ENTRY_COLUMNS})
+    SELECT %(account)s, %(kind)s, 0, 0, 0, %(amount)s, %(entry_source)s, hold.id::text || ':open', NULL, NULL, hold.id,
+           %(actor_kind)s, %(actor_id)s, %(description)s, %(now)s
+    FROM hold
+    RETURNING id, idempotency_key
+),
+balance AS (
+    UPDATE crm_account SET held_balance = held_balance + %(amount)s, updated_at = %(now)s WHERE id = %(account)s
+    RETURNING activated_balance, pending_balance, held_balance
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, %(action)s, 'crm.ledgerentry', entry.id::text,
+           left(%(kind)s || ' 0.00 on #' || %(account)s::text, 200), NULL,
+           jsonb_build_object('account', %(account)s::bigint, 'kind', %(kind)s, 'amount', '0.00',
+                              'source', %(entry_source)s, 'idempotency_key', entry.idempotency_key,
+                              'activated_balance', balance.activated_balance::text,
+                              'pending_balance', balance.pending_balance::text,
+                              'held_balance', balance.held_balance::text),
+           %(comment)s
+    FROM entry, balance
+)
+SELECT hold.id, entry.id FROM hold, entry
+"""
+
+
+def hold_write(account: Locked, *, amount: Decimal, source: str, idempotency_key: str, expires_at: dt.datetime,
+               entry_source: str, kind: str, actor: Actor, audit_action: str, description: str = "") -> Hold:
+    """Open a hold on the locked account (the caller checked the available balance), with its
+    entry, the held balance and the audit event: one statement."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, {
+            "account": account.pk, "amount": amount, "source": source, "key": idempotency_key,
+            "expires_at": expires_at, "now": now, "kind": kind, "entry_source": entry_source,
+            "description": description[:300], **_audit_params(actor, audit_action, ""),
+        })
+        hold_id, _entry_id = cursor.fetchone()
+    _follow(account, Deltas(held=amount), now)
+    hold = Hold(pk=hold_id, account_id=account.pk, amount=amount, state=Hold.State.OPEN, source=source,
+                idempotency_key=idempotency_key, expires_at=expires_at, created_at=now)
+    hold._state.adding = False
+    hold._state.db = "default"
+    return hold
+
 
 _KEYS_LOCK_SQL = """
 SELECT a.activated_balance, a.pending_balance, a.held_balance,

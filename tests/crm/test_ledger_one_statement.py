@@ -1,4 +1,4 @@
-"""ledger_accrue_lots: several lots in one statement book what as many ledger_accrue calls would."""
+"""The ledger's one-statement writes (several lots; a hold) book and audit what the step-by-step writes did."""
 from __future__ import annotations
 
 import datetime as dt
@@ -55,3 +55,30 @@ def test_a_booked_key_replays_lot_by_lot():
     entries = ledger_accrue_lots(account=account, lots=lots("k"), source="pos", actor=ACTOR)
     assert [getattr(e, "replayed", False) for e in entries] == [True, False, False]
     assert LedgerEntry.objects.filter(account=account).count() == 3
+
+
+@pytest.mark.django_db
+def test_a_hold_in_one_statement_books_and_audits_as_before():
+    from crm.models import Hold
+    from crm.services.ledger import ledger_hold
+
+    account = AccountFactory()
+    ledger_accrue(account=account, amount=Decimal("50.00"), source="pos", idempotency_key="h:0", actor=ACTOR)
+    hold = ledger_hold(account=account, amount=Decimal("12.00"), source="pos", idempotency_key="h:1",
+                       ttl=dt.timedelta(minutes=30), actor=ACTOR, description="cheque 1")
+    stored = Hold.objects.get(pk=hold.pk)
+    assert (stored.state, stored.amount, stored.account_id, stored.expires_at) == (
+        Hold.State.OPEN, Decimal("12.00"), account.pk, hold.expires_at)
+    entry = LedgerEntry.objects.get(hold_id=hold.pk)
+    assert (entry.kind, entry.amount, entry.held_delta, entry.source, entry.idempotency_key, entry.description) == (
+        "hold", Decimal("0.00"), Decimal("12.00"), "hold", f"{hold.pk}:open", "cheque 1")
+    audit = AuditEvent.objects.get(object_type="crm.ledgerentry", object_id=str(entry.pk))
+    assert (audit.action, audit.object_repr) == ("ledger.hold", str(entry))
+    assert audit.after == {"account": account.pk, "kind": "hold", "amount": "0.00", "source": "hold",
+                           "idempotency_key": f"{hold.pk}:open", "activated_balance": "50.00",
+                           "pending_balance": "0.00", "held_balance": "12.00"}
+    account.refresh_from_db()
+    assert account.held_balance == Decimal("12.00")
+    again = ledger_hold(account=account, amount=Decimal("12.00"), source="pos", idempotency_key="h:1",
+                        ttl=dt.timedelta(minutes=30), actor=ACTOR)
+    assert again.pk == hold.pk and again.replayed

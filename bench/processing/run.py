@@ -572,6 +572,16 @@ class Server:
         server's cost per cheque is its growth over a phase divided by the cheques (Linux only)."""
         return sum(cpu for pid, ppid, cpu in proc_cpu() if self.proc.pid in (pid, ppid))
 
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.handle.close()
+
 
 def proc_cpu() -> list[tuple[int, int, float]]:
     """(pid, parent pid, CPU seconds used) of every process this user may read in /proc."""
@@ -596,20 +606,11 @@ def db_cpu(url: str) -> dict[int, float]:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             pids = {r[0] for r in conn.execute("select pid from pg_stat_activity where datname = current_database() "
-                                               "and pid <> pg_backend_pid()")}
+                                               "and backend_type = 'client backend' and pid <> pg_backend_pid()")}
     except psycopg.Error:
         return {}
     return {pid: cpu for pid, _, cpu in proc_cpu() if pid in pids}
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.handle.close()
 
 
 # --- data -------------------------------------------------------------------------------------------

@@ -327,7 +327,7 @@ def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[PurchaseLine],
             "after": audit_json(audit_after(purchase)),
         })
         purchase.pk = cursor.fetchone()[0]
-    purchase._state.adding = False
+    purchase._state.adding, purchase._state.db = False, connection.alias  # as if loaded: it is stored
     return purchase
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import decimal
 import uuid
 from collections.abc import Iterable, Mapping
@@ -42,6 +43,12 @@ def snapshot(instance: models.Model, fields: Iterable[str] | None = None) -> dic
             continue
         out[field.attname] = _jsonable(getattr(instance, field.attname))
     return out
+
+
+def audit_json(value: Mapping[str, Any]) -> str:
+    """An audit event's `before`/`after` as JSON text, the way `audit_record` stores it: for
+    services that write their audit row in their own SQL statement (one round trip)."""
+    return json.dumps(_jsonable(dict(value)))
 
 
 def audit_record(

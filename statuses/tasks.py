@@ -43,7 +43,9 @@ def status_recalculate(system_id: int, mode: str = "upgrade") -> int:
     return status_recalculation_start(system_id=system_id, mode=mode, actor=Actor.system("status recalculation")).pk
 
 
-@shared_task(name="statuses.tasks.status_upgrade", acks_late=True)
+# ignore_result: nobody reads the count, and with the Redis result backend every .delay() would
+# also subscribe to the result's channel: a round trip more on each till confirm that enqueues it.
+@shared_task(name="statuses.tasks.status_upgrade", acks_late=True, ignore_result=True)
 def status_upgrade(customer_id: int) -> int:
     """For callers that cannot upgrade in their own transaction: after commit, by task."""
     from statuses.services import status_upgrade_for_customer

@@ -567,6 +567,11 @@ class Server:
         except OSError:
             return ""
 
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the gunicorn master and its workers have used so far, from /proc: the
+        server's cost per cheque is its growth over a phase divided by the cheques (Linux only)."""
+        return sum(cpu for pid, ppid, cpu in proc_cpu() if self.proc.pid in (pid, ppid))
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -578,17 +583,49 @@ class Server:
         self.handle.close()
 
 
+def proc_cpu() -> list[tuple[int, int, float]]:
+    """(pid, parent pid, CPU seconds used) of every process this user may read in /proc."""
+    tick, out = os.sysconf("SC_CLK_TCK"), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out.append((int(entry.name), int(fields[1]), (int(fields[11]) + int(fields[12])) / tick))  # utime + stime
+    return out
+
+
+def db_cpu(url: str) -> dict[int, float]:
+    """CPU seconds used so far by the PostgreSQL backends connected to the benchmark database (when
+    the server runs on this machine and /proc shows them): gunicorn's persistent connections during
+    an HTTP phase. Empty when they cannot be read."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            pids = {r[0] for r in conn.execute("select pid from pg_stat_activity where datname = current_database() "
+                                               "and backend_type = 'client backend' and pid <> pg_backend_pid()")}
+    except psycopg.Error:
+        return {}
+    return {pid: cpu for pid, _, cpu in proc_cpu() if pid in pids}
+
+
+
 # --- data -------------------------------------------------------------------------------------------
 
 def data_ready(conn, wanted: dict[str, Any]) -> bool:
-    """The database holds data generated with exactly these sizes (recorded as the database comment)."""
+    """The database holds data generated with exactly these sizes (recorded as the database comment);
+    more tills than wanted will do (a run at fewer tills reuses a larger run's data)."""
     row = conn.execute("select shobj_description(oid, 'pg_database') from pg_database "
                        "where datname = current_database()").fetchone()
     try:
         recorded = json.loads(row[0]) if row and row[0] else None
     except ValueError:
         recorded = None
-    if recorded != wanted:
+    if not isinstance(recorded, dict) or recorded.get("tills", 0) < wanted["tills"] \
+            or {**recorded, "tills": wanted["tills"]} != wanted:
         return False
     have = conn.execute("select (select count(*) from crm_customer), (select count(*) from offers_offer "
                         "where state = 'active'), (select count(*) from catalogue_till where api_key like 'bench-till-%%')"
@@ -683,6 +720,9 @@ def level_report(level: int, floor: dict[str, Any] | None, http: dict[str, Any] 
             ("HTTP errors", str(http["errors"]) + "".join(f"\n      {v:6d}  {k}" for k, v in
                                                          http["errors_by_kind"].items())),
             ("driver CPU (% of one core, all clients)", f"{http['driver_cpu_pct']:.0f}"),
+            ("server CPU per cheque (ms, gunicorn)", f"{http.get('server_cpu_ms_per_cheque') or 0:.1f}"),
+            ("database CPU per cheque (ms, its backends)", "-" if http.get("db_cpu_ms_per_cheque") is None
+             else f"{http['db_cpu_ms_per_cheque']:.1f}"),
         ]
         for name, target, measured, ok in verdicts(level, http):
             sign = ">=" if name == "cheques_s" else "<="
@@ -770,8 +810,16 @@ def main() -> int:
                 tally, elapsed, _ = phase_floor(url, work, level, args.seconds, tag)
                 entry["floor"] = summary(tally, elapsed)
             if api_ok and server is not None:
+                before, db_before = server.cpu_seconds(), db_cpu(url)
                 tally, elapsed, cpu = phase_http(server.port, work, level, args.seconds, tag, args.client_procs)
-                entry["http"] = {**summary(tally, elapsed), "driver_cpu_pct": round(100 * cpu / elapsed, 1)}
+                used, db_after = server.cpu_seconds() - before, db_cpu(url)
+                # Backends present at both ends (gunicorn's persistent connections); one opened
+                # during the phase counts from its start.
+                db_used = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items())
+                per = (lambda seconds: round(1000 * seconds / tally.cheques, 2) if tally.cheques else None)
+                entry["http"] = {**summary(tally, elapsed), "driver_cpu_pct": round(100 * cpu / elapsed, 1),
+                                 "server_cpu_ms_per_cheque": per(used),
+                                 "db_cpu_ms_per_cheque": per(db_used) if db_after else None}
                 if entry["floor"] and entry["floor"]["cheques_s"]:
                     entry["ratio"] = round(entry["http"]["cheques_s"] / entry["floor"]["cheques_s"], 3)
                 entry["targets"] = [{"name": n, "target": t, "measured": m, "ok": ok}

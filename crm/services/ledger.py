@@ -9,6 +9,7 @@ holds) lives in `ledger_periodic`, batch adjustments in `adjustments`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db.models import Sum
@@ -23,16 +24,19 @@ from crm.services.ledger_base import (
     Deltas,
     Locked,
     account_lock,
+    account_lock_keys,
     account_move,
     aware,
     balances_copy,
     card_check,
     credit_write,
+    credits_write,
     debit_write,
     entry_after,
     entry_find,
     entry_new,
     entry_replay,
+    hold_write,
     key_check,
     lots_write,
     points,
@@ -84,6 +88,7 @@ def ledger_accrue(
     purchase: Purchase | None = None,
     card: Card | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> LedgerEntry:
     """Accrue `amount` as a new lot: pending until `activate_at` when that is in the future, active
     otherwise; it expires at `expire_at` (never when None). With `card`, the card must hold the
@@ -113,7 +118,56 @@ def ledger_accrue(
         return entry
 
     return run_idempotent(write, on_conflict=lambda: _replay_or_conflict(
-        source=source, idempotency_key=idempotency_key, account_id=account.pk, kind=Kind.ACCRUAL, amount=amount))
+        source=source, idempotency_key=idempotency_key, account_id=account.pk, kind=Kind.ACCRUAL, amount=amount),
+        savepoint=savepoint)
+
+
+def ledger_accrue_lots(
+    *,
+    account: Account,
+    lots: Sequence[tuple[Decimal, dt.datetime | None, dt.datetime | None, str]],
+    source: str,
+    actor: Actor,
+    purchase: Purchase | None = None,
+    description: str = "",
+    savepoint: bool = True,
+) -> list[LedgerEntry]:
+    """`ledger_accrue` of several lots (amount, activate_at, expire_at, idempotency_key) on one
+    account: the same checks, lots, entries and audit events, with one lock and one statement
+    instead of two statements per lot (a cheque's bonus lots: one per offer and lifetime). If any
+    key was booked before, each lot goes through `ledger_accrue` (replay or conflict, as there)."""
+    now = timezone.now()
+    credits = []
+    for amount, activate_at, expire_at, key in lots:
+        amount = points(amount)
+        key_check(source=source, idempotency_key=key)
+        aware(activate_at, field="activate_at")
+        aware(expire_at, field="expire_at")
+        pending = activate_at is not None and activate_at > now
+        if expire_at is not None and expire_at <= (activate_at if pending else now):
+            raise DomainError("invalid_expire_at", "expire_at: must be after the activation time (and in the future).",
+                              field="expire_at")
+        credits.append((amount, pending, key, activate_at, expire_at))
+    if not credits:
+        return []
+
+    def write() -> list[LedgerEntry] | None:
+        locked, booked = account_lock_keys(account.pk, source=source, keys=[c[2] for c in credits])
+        if booked:
+            return None
+        entries = credits_write(locked, credits=credits, kind=Kind.ACCRUAL, source=source, actor=actor,
+                                audit_action="ledger.accrue", description=description,
+                                purchase_id=purchase.pk if purchase is not None else None)
+        balances_copy(account, locked)
+        return entries
+
+    entries = run_idempotent(write, on_conflict=lambda: None, savepoint=savepoint)
+    if entries is not None:
+        return entries
+    return [ledger_accrue(account=account, amount=amount, source=source, idempotency_key=key, actor=actor,
+                          activate_at=activate_at, expire_at=expire_at, purchase=purchase, description=description,
+                          savepoint=savepoint)
+            for amount, activate_at, expire_at, key in lots]
 
 
 # --- redemption -----------------------------------------------------------------------------------
@@ -165,6 +219,7 @@ def ledger_hold(
     actor: Actor,
     card: Card | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> Hold:
     """Reserve `amount` activated points for a cheque being calculated, until confirmed or released
     (an open hold past `ttl` is released by the periodic task). A retry returns the same hold."""
@@ -190,13 +245,9 @@ def ledger_hold(
             card_check(card=card, account_id=locked.pk, spend=True)
         if amount > locked.available:
             raise _not_enough(locked, amount)
-        hold = Hold.objects.create(account_id=locked.pk, amount=amount, source=source, idempotency_key=idempotency_key,
-                                   expires_at=timezone.now() + ttl)
-        deltas = Deltas(held=amount)
-        entry = entry_new(account_id=locked.pk, kind=Kind.HOLD, deltas=deltas, source=HOLD_SOURCE,
-                          idempotency_key=f"{hold.pk}:open", actor=actor, description=description, hold=hold)
-        account_move(locked, deltas)
-        audit_record(actor=actor, action="ledger.hold", target=entry, after=entry_after(entry, locked))
+        hold = hold_write(locked, amount=amount, source=source, idempotency_key=idempotency_key,
+                          expires_at=timezone.now() + ttl, entry_source=HOLD_SOURCE, kind=Kind.HOLD, actor=actor,
+                          audit_action="ledger.hold", description=description)
         balances_copy(account, locked)
         return hold
 
@@ -207,7 +258,7 @@ def ledger_hold(
                            field="idempotency_key")
         return replay(existing)
 
-    return run_idempotent(write, on_conflict=on_conflict, constraint="hold_idempotency_unique")
+    return run_idempotent(write, on_conflict=on_conflict, constraint="hold_idempotency_unique", savepoint=savepoint)
 
 
 def _hold_closed(hold: Hold, wanted: str) -> LedgerEntry:
@@ -228,6 +279,7 @@ def ledger_hold_confirm(
     amount: Decimal | None = None,
     purchase: Purchase | None = None,
     description: str = "",
+    savepoint: bool = True,
 ) -> LedgerEntry:
     """Spend the held points (or `amount` of them, the rest being released): a redemption entry that
     also takes the hold off the held balance. Confirming twice returns the same entry."""
@@ -252,7 +304,8 @@ def ledger_hold_confirm(
         hold.state, hold.closed_at = Hold.State.CONFIRMED, now
         return entry
 
-    return run_idempotent(write, on_conflict=lambda: _hold_closed(Hold.objects.get(pk=hold.pk), Hold.State.CONFIRMED))
+    return run_idempotent(write, on_conflict=lambda: _hold_closed(Hold.objects.get(pk=hold.pk), Hold.State.CONFIRMED),
+                          savepoint=savepoint)
 
 
 def ledger_hold_release(*, hold: Hold, actor: Actor, description: str = "") -> LedgerEntry:

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import Conflict, DomainError, NotFound
-from crm.models import Account, Card, CardAccount, LedgerEntry, Lot
+from crm.models import Account, Card, CardAccount, Hold, LedgerEntry, Lot
 
 ZERO = Decimal("0.00")
 POINT = Decimal("0.01")
@@ -144,12 +144,20 @@ def is_unique_violation(exc: IntegrityError, constraint: str) -> bool:
 
 
 def run_idempotent(write: Callable[[], Any], *, on_conflict: Callable[[], Any],
-                   constraint: str = "ledger_idempotency_unique") -> Any:
+                   constraint: str = "ledger_idempotency_unique", savepoint: bool = True) -> Any:
     """Run `write` in its own atomic block (the transaction, or a savepoint inside the caller's).
 
     If the unique idempotency constraint fires anyway (the same key booked at this very moment on
     another account), the block is rolled back and `on_conflict` answers with the original booking.
+
+    `savepoint=False`: for a caller whose keys cannot collide meanwhile (they are derived from a row
+    it holds locked, e.g. the till's cheque) and that lets any error end its whole transaction. The
+    savepoint and its release are two round trips per booking on the till's hot path; without them
+    a conflict (or any error) rolls back the caller's transaction instead of being answered here.
     """
+    if not savepoint:
+        with transaction.atomic(savepoint=False):
+            return write()
     try:
         with transaction.atomic():
             return write()
@@ -334,6 +342,161 @@ def credit_write(account: Locked, *, amount: Decimal, pending: bool, kind: str, 
     return _entry_built(pk=entry_id, account_id=account.pk, kind=kind, deltas=deltas, source=source,
                         idempotency_key=idempotency_key, actor=actor, description=description, now=now,
                         lot_id=lot_id, purchase_id=purchase_id)
+
+
+# Several credits on one locked account in one statement (a cheque's bonus lots: one per offer and
+# lifetime, often ten or more): ids drawn first so that each entry knows its lot, then the lots,
+# the entries, the cached balance once, and one audit event per entry with the balances after
+# that entry (the final balance less what the later entries added), as one credit_write each would.
+_CREDITS_SQL = f"""
+WITH src AS MATERIALIZED (
+    SELECT s.n, s.amount, s.state, s.activate_at, s.expire_at, s.key, s.activated, s.pending,
+           nextval(pg_get_serial_sequence('crm_lot', 'id')) AS lot_id,
+           nextval(pg_get_serial_sequence('crm_ledgerentry', 'id')) AS entry_id
+    FROM unnest(%(amounts)s::numeric[], %(states)s::text[], %(activates)s::timestamptz[], %(expires)s::timestamptz[],
+                %(keys)s::text[], %(activated)s::numeric[], %(pending)s::numeric[])
+         WITH ORDINALITY AS s(amount, state, activate_at, expire_at, key, activated, pending, n)
+),
+lot AS (
+    INSERT INTO crm_lot (id, account_id, amount, remaining, state, activate_at, expire_at, expiring_notified, created_at)
+    SELECT lot_id, %(account)s, amount, amount, state, activate_at, expire_at, false, %(now)s FROM src ORDER BY n
+),
+entry AS (
+    INSERT INTO crm_ledgerentry (id, {_ENTRY_COLUMNS})
+    SELECT entry_id, %(account)s, %(kind)s, amount, activated, pending, 0, %(source)s, key, %(purchase)s, lot_id, NULL,
+           %(actor_kind)s, %(actor_id)s, %(description)s, %(now)s
+    FROM src ORDER BY n
+),
+balance AS (
+    UPDATE crm_account SET activated_balance = activated_balance + (SELECT sum(activated) FROM src),
+                           pending_balance = pending_balance + (SELECT sum(pending) FROM src), updated_at = %(now)s
+    WHERE id = %(account)s
+    RETURNING activated_balance, pending_balance, held_balance
+),
+running AS (
+    SELECT src.*,
+           coalesce(sum(activated) OVER (ORDER BY n ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS later_activated,
+           coalesce(sum(pending) OVER (ORDER BY n ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS later_pending
+    FROM src
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, %(action)s, 'crm.ledgerentry', r.entry_id::text,
+           left(%(kind)s || ' ' || r.amount::numeric(18, 2)::text || ' on #' || %(account)s::text, 200), NULL,
+           jsonb_build_object('account', %(account)s::bigint, 'kind', %(kind)s,
+                              'amount', r.amount::numeric(18, 2)::text, 'source', %(source)s,
+                              'idempotency_key', r.key,
+                              'activated_balance', (b.activated_balance - r.later_activated)::numeric(18, 2)::text,
+                              'pending_balance', (b.pending_balance - r.later_pending)::numeric(18, 2)::text,
+                              'held_balance', b.held_balance::text),
+           %(comment)s
+    FROM running r, balance b ORDER BY r.n
+)
+SELECT entry_id, lot_id FROM src ORDER BY n
+"""
+
+# A new hold: the hold, its entry (keyed "<hold id>:open"), the held balance and the audit event of
+# the entry, as Hold.objects.create + entry_new + account_move + audit_record wrote them in four.
+_HOLD_SQL = f"""
+WITH hold AS (
+    INSERT INTO crm_hold (account_id, amount, state, source, idempotency_key, expires_at, created_at, closed_at)
+    VALUES (%(account)s, %(amount)s, 'open', %(source)s, %(key)s, %(expires_at)s, %(now)s, NULL)
+    RETURNING id
+),
+entry AS (
+    INSERT INTO crm_ledgerentry ({_ENTRY_COLUMNS})
+    SELECT %(account)s, %(kind)s, 0, 0, 0, %(amount)s, %(entry_source)s, hold.id::text || ':open', NULL, NULL, hold.id,
+           %(actor_kind)s, %(actor_id)s, %(description)s, %(now)s
+    FROM hold
+    RETURNING id, idempotency_key
+),
+balance AS (
+    UPDATE crm_account SET held_balance = held_balance + %(amount)s, updated_at = %(now)s WHERE id = %(account)s
+    RETURNING activated_balance, pending_balance, held_balance
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, %(action)s, 'crm.ledgerentry', entry.id::text,
+           left(%(kind)s || ' 0.00 on #' || %(account)s::text, 200), NULL,
+           jsonb_build_object('account', %(account)s::bigint, 'kind', %(kind)s, 'amount', '0.00',
+                              'source', %(entry_source)s, 'idempotency_key', entry.idempotency_key,
+                              'activated_balance', balance.activated_balance::text,
+                              'pending_balance', balance.pending_balance::text,
+                              'held_balance', balance.held_balance::text),
+           %(comment)s
+    FROM entry, balance
+)
+SELECT hold.id, entry.id FROM hold, entry
+"""
+
+
+def hold_write(account: Locked, *, amount: Decimal, source: str, idempotency_key: str, expires_at: dt.datetime,
+               entry_source: str, kind: str, actor: Actor, audit_action: str, description: str = "") -> Hold:
+    """Open a hold on the locked account (the caller checked the available balance), with its
+    entry, the held balance and the audit event: one statement."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD_SQL, {
+            "account": account.pk, "amount": amount, "source": source, "key": idempotency_key,
+            "expires_at": expires_at, "now": now, "kind": kind, "entry_source": entry_source,
+            "description": description[:300], **_audit_params(actor, audit_action, ""),
+        })
+        hold_id, _entry_id = cursor.fetchone()
+    _follow(account, Deltas(held=amount), now)
+    hold = Hold(pk=hold_id, account_id=account.pk, amount=amount, state=Hold.State.OPEN, source=source,
+                idempotency_key=idempotency_key, expires_at=expires_at, created_at=now)
+    hold._state.adding = False
+    hold._state.db = "default"
+    return hold
+
+
+# One equality look-up per key (a sum of scalar sub-selects): `idempotency_key = ANY(array)` is
+# not an index condition on the second column of ledger_idempotency_unique, and PostgreSQL then
+# filtered every entry of the source (milliseconds per cheque once there are many).
+_KEYS_LOCK_SQL = """
+SELECT a.activated_balance, a.pending_balance, a.held_balance, {booked}
+FROM crm_account a WHERE a.id = %s FOR UPDATE OF a
+"""
+_KEY_BOOKED = "(SELECT count(*) FROM crm_ledgerentry e WHERE e.source = %s AND e.idempotency_key = %s)"
+
+
+def account_lock_keys(account_id: int, *, source: str, keys: list[str]) -> tuple[Locked, int]:
+    """Lock the account (as account_lock) and count the entries these keys already booked."""
+    sql = _KEYS_LOCK_SQL.format(booked=" + ".join([_KEY_BOOKED] * len(keys)) if keys else "0")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for key in keys for value in (source, key)] + [account_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("account_not_found", f"No account #{account_id}.", field="account")
+    return Locked(account_id, row[0], row[1], row[2]), row[3]
+
+
+def credits_write(account: Locked, *, credits: list[tuple[Decimal, bool, str, dt.datetime | None, dt.datetime | None]],
+                  kind: str, source: str, actor: Actor, audit_action: str, audit_comment: str = "",
+                  description: str = "", purchase_id: int | None = None) -> list[LedgerEntry]:
+    """Book `credits` (amount, pending, key, activate_at, expire_at) as new lots on the locked
+    account, each with its entry and audit event: one statement."""
+    now = timezone.now()
+    deltas = [Deltas(pending=amount) if pending else Deltas(activated=amount) for amount, pending, *_ in credits]
+    with connection.cursor() as cursor:
+        cursor.execute(_CREDITS_SQL, {
+            "amounts": [c[0] for c in credits],
+            "states": [Lot.State.PENDING if c[1] else Lot.State.ACTIVE for c in credits],
+            "activates": [c[3] for c in credits], "expires": [c[4] for c in credits], "keys": [c[2] for c in credits],
+            "activated": [d.activated for d in deltas], "pending": [d.pending for d in deltas],
+            "account": account.pk, "now": now, "kind": kind, "source": source, "purchase": purchase_id,
+            "description": description[:300], **_audit_params(actor, audit_action, audit_comment),
+        })
+        rows = cursor.fetchall()
+    entries = []
+    for (entry_id, lot_id), d, credit in zip(rows, deltas, credits):
+        _follow(account, d, now)
+        entries.append(_entry_built(pk=entry_id, account_id=account.pk, kind=kind, deltas=d, source=source,
+                                    idempotency_key=credit[2], actor=actor, description=description, now=now,
+                                    lot_id=lot_id, purchase_id=purchase_id))
+    return entries
 
 
 def debit_write(account: Locked, *, amount: Decimal, kind: str, source: str, idempotency_key: str, actor: Actor,

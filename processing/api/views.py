@@ -13,6 +13,7 @@ from crm.api.authentication import CustomerTokenAuthentication
 from loymax.api.permissions import IsCustomer, IsTill
 from processing import services
 from processing.api import serializers as s
+from processing.api.validation import cheque_in, confirm_in, validated
 from processing.selectors import pos_balance
 
 TAG = ["till (processing)"]
@@ -25,10 +26,8 @@ ERRORS = {code: OpenApiResponse(s.PosErrorOut, description=text) for code, text 
 )}
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+def _valid(serializer_class, data, fast=None) -> dict:
+    return validated(serializer_class, data, fast)
 
 
 class TillView(APIView):
@@ -48,7 +47,7 @@ class CalculateView(TillView):
     @extend_schema(tags=TAG, request=s.PosChequeIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="Calculate a cheque: offers, discounts, points; holds the bonus payment")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosChequeIn, request.data)
+        data = _valid(s.PosChequeIn, request.data, cheque_in)
         answer = services.cheque_calculate(till=request.auth, actor=Actor.from_request(request), **data)
         return Response(answer)
 
@@ -57,7 +56,7 @@ class ConfirmView(TillView):
     @extend_schema(tags=TAG, request=s.PosConfirmIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="Confirm a calculated cheque: books points, coupons, counters (idempotent)")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosConfirmIn, request.data)
+        data = _valid(s.PosConfirmIn, request.data, confirm_in)
         return Response(services.cheque_confirm(till=request.auth, actor=Actor.from_request(request),
                                                 number=data["number"], lines=data.get("lines")))
 

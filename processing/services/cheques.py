@@ -7,23 +7,25 @@ concurrent calculate/confirm/cancel of one cheque runs one after the other and b
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from attributes.services import counter_apply_purchase
 from catalogue.models import Till
 from core.actors import Actor
 from core.errors import Conflict, DomainError
-from core.services import audit_record, event_emit
+from core.rows import cache_related, instance_from
+from core.services import audit_json, audit_record
 from crm.models import Account, Card, Customer, Hold, Purchase, PurchaseLine, PurchaseLineOffer
 from crm.services.accounts import account_open
 from crm.services.ledger_base import is_unique_violation
-from crm.services.ledger import ledger_accrue, ledger_hold, ledger_hold_confirm, ledger_hold_release
+from crm.services.ledger import ledger_accrue_lots, ledger_hold, ledger_hold_confirm, ledger_hold_release
 from processing.models import Booking
 from processing.selectors import QR_PREFIX, QR_USED_PREFIX, AccountRow, accounts_balances
 from processing.services.common import (
@@ -48,9 +50,40 @@ QR_USED_TTL = 3600
 
 # --- helpers --------------------------------------------------------------------------------------
 
+# The cheque locked with its booking (as select_for_update(of=self).select_related("booking") would
+# read it, without the trace nobody reads here): raw SQL, as every calculate and confirm starts
+# here and compiling the ORM query cost more CPU than running it.
+_PURCHASE_COLUMNS = ("id", "till_id", "store_id", "number", "kind", "original_id", "customer_id", "card_id", "state",
+                     "purchased_at", "offline", "amount", "discount", "bonus_accrued", "bonus_paid", "answer",
+                     "created_at", "confirmed_at")
+_BOOKING_COLUMNS = ("purchase_id", "account_id", "hold_id", "seq", "digest", "request_digest", "plan")
+_LOCKED_SQL = (
+    f"SELECT {', '.join('p.' + c for c in _PURCHASE_COLUMNS)}, {', '.join('b.' + c for c in _BOOKING_COLUMNS)} "
+    "FROM crm_purchase p LEFT JOIN processing_booking b ON b.purchase_id = p.id "
+    "WHERE p.till_id = %s AND p.kind = %s AND p.number = %s ORDER BY p.id LIMIT 1 FOR UPDATE OF p"
+)
+
+
 def _locked(till: Till, number: str) -> Purchase | None:
-    return (Purchase.objects.select_for_update(of=("self",)).select_related("booking")
-            .filter(till_id=till.pk, kind=Purchase.Kind.SALE, number=number).first())
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCKED_SQL, [till.pk, Purchase.Kind.SALE, number])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = dict(zip(_PURCHASE_COLUMNS, row))
+    values["answer"] = _json(values["answer"])
+    purchase = instance_from(Purchase, values)
+    booking = None
+    if row[len(_PURCHASE_COLUMNS)] is not None:
+        values = dict(zip(_BOOKING_COLUMNS, row[len(_PURCHASE_COLUMNS):]))
+        values["plan"] = _json(values["plan"])
+        booking = instance_from(Booking, values)
+    cache_related(purchase, "booking", booking)
+    return purchase
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _not_found(number: str) -> DomainError:
@@ -124,7 +157,6 @@ def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[lis
     result = ev.result
     by_position = {l["position"]: l for l in ev.lines}
     paid = spread(bonus_payment, [line.bonus_payment_max for line in result.lines])
-    skus = product_ids([l["sku"] for l in ev.lines])
     rows: list[PurchaseLine] = []
     offers: list[list[PurchaseLineOffer]] = []
     answer_lines = []
@@ -134,7 +166,7 @@ def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[lis
         discount = ZERO if offline else line.discount
         effects = [e for e in line.offers if not (offline and e.effect == "discount")]
         total_discount += discount
-        rows.append(PurchaseLine(position=line.position, product_id=skus.get(line.sku), sku=line.sku,
+        rows.append(PurchaseLine(position=line.position, product_id=None, sku=line.sku,
                                  name=src["name"][:300], quantity=src["quantity"], price=src["price"],
                                  amount=line.amount, discount=discount, bonus_accrued=line.bonus, bonus_paid=line_paid))
         offers.append([PurchaseLineOffer(offer_id=e.offer_id, offer_name=e.offer_name[:200], effect=e.effect,
@@ -200,8 +232,10 @@ def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None,
         purchase = existing
         for name, value in fields.items():
             setattr(purchase, name, value)
+    skus = product_ids([row.sku for row in rows])
     for row in rows:
         row.purchase_id = purchase.pk
+        row.product_id = skus.get(row.sku)
     PurchaseLine.objects.bulk_create(rows)
     line_offers = []
     for row, effects in zip(rows, offers):
@@ -210,6 +244,90 @@ def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None,
             line_offers.append(effect)
     if line_offers:
         PurchaseLineOffer.objects.bulk_create(line_offers)
+    return purchase
+
+
+# A new calculated cheque in ONE statement: the purchase, its lines (product ids looked up by sku in
+# the same statement), their offers, the booking and the audit event. Five ORM inserts and the
+# product look-up were six round trips and most of the ORM's per-request CPU on the till's hot path.
+# A concurrent first calculate of the same number still hits purchase_number_unique_per_till here.
+_INSERT_SQL = """
+WITH src AS (
+    SELECT * FROM jsonb_to_recordset(%(lines)s::jsonb) AS x(position int, sku text, name text, quantity numeric,
+        price numeric, amount numeric, discount numeric, bonus_accrued numeric, bonus_paid numeric, offers jsonb)
+),
+purchase AS (
+    INSERT INTO crm_purchase (till_id, store_id, number, kind, original_id, customer_id, card_id, state, purchased_at,
+                              offline, amount, discount, bonus_accrued, bonus_paid, trace, answer, created_at,
+                              confirmed_at)
+    VALUES (%(till)s, %(store)s, %(number)s, 'sale', NULL, %(customer)s, %(card)s, %(state)s, %(purchased_at)s,
+            %(offline)s, %(amount)s, %(discount)s, %(bonus_accrued)s, %(bonus_paid)s, %(trace)s::jsonb,
+            %(answer)s::jsonb, %(now)s, NULL)
+    RETURNING id
+),
+line AS (
+    INSERT INTO crm_purchaseline (purchase_id, position, product_id, sku, name, quantity, price, amount, discount,
+                                  bonus_accrued, bonus_paid, refunded_quantity)
+    SELECT purchase.id, src.position, product.id, src.sku, src.name, src.quantity, src.price, src.amount,
+           src.discount, src.bonus_accrued, src.bonus_paid, 0
+    FROM purchase CROSS JOIN src LEFT JOIN catalogue_product product ON product.sku = src.sku
+    ORDER BY src.position
+    RETURNING id, position
+),
+line_offer AS (
+    INSERT INTO crm_purchaselineoffer (line_id, offer_id, offer_name, effect, value)
+    SELECT line.id, (e.value->>'offer_id')::bigint, e.value->>'offer_name', e.value->>'effect',
+           (e.value->>'value')::numeric
+    FROM line JOIN src ON src.position = line.position CROSS JOIN LATERAL jsonb_array_elements(src.offers)
+         WITH ORDINALITY AS e(value, n)
+    ORDER BY line.position, e.n
+),
+booking AS (
+    INSERT INTO processing_booking (purchase_id, account_id, hold_id, seq, digest, request_digest, plan)
+    SELECT purchase.id, %(account)s, %(hold)s, %(seq)s, %(digest)s, %(request_digest)s, %(plan)s::jsonb FROM purchase
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, %(action)s, 'crm.purchase', purchase.id::text,
+           %(repr)s, NULL, %(after)s::jsonb, ''
+    FROM purchase
+)
+SELECT id FROM purchase
+"""
+
+
+def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[PurchaseLine], offers: list[list[PurchaseLineOffer]],
+            answer: dict[str, Any], bonus_payment: Decimal, booking: dict[str, Any], actor: Actor, action: str,
+            audit_after: Callable[[Purchase], Mapping[str, Any]]) -> Purchase:
+    """A new calculated cheque with its lines, line offers, booking and audit event: one statement."""
+    now = timezone.now()
+    lines = [{"position": r.position, "sku": r.sku, "name": r.name, "quantity": str(r.quantity), "price": str(r.price),
+              "amount": str(r.amount), "discount": str(r.discount), "bonus_accrued": str(r.bonus_accrued),
+              "bonus_paid": str(r.bonus_paid),
+              "offers": [{"offer_id": o.offer_id, "offer_name": o.offer_name, "effect": o.effect, "value": str(o.value)}
+                         for o in effects]}
+             for r, effects in zip(rows, offers)]
+    purchase = Purchase(till_id=till.pk, store_id=till.store_id, number=number, kind=Purchase.Kind.SALE,
+                        customer_id=ev.member.id if ev.member else None, card_id=ev.card.pk if ev.card else None,
+                        state=Purchase.State.CALCULATED, purchased_at=ev.moment, offline=False, amount=ev.result.amount,
+                        discount=Decimal(answer["totals"]["discount"]), bonus_accrued=ev.result.bonus,
+                        bonus_paid=bonus_payment, trace=ev.result.trace_json(), answer=answer, created_at=now)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, {
+            "lines": json.dumps(lines), "till": till.pk, "store": till.store_id, "number": number,
+            "customer": purchase.customer_id, "card": purchase.card_id, "state": purchase.state,
+            "purchased_at": purchase.purchased_at, "offline": False, "amount": purchase.amount,
+            "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment,
+            "trace": json.dumps(purchase.trace), "answer": json.dumps(answer), "now": now,
+            "account": booking["account_id"], "hold": booking["hold_id"], "seq": booking["seq"],
+            "digest": booking["digest"], "request_digest": booking["request_digest"],
+            "plan": json.dumps(booking["plan"]), "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
+            "actor_label": actor.label[:150], "action": action, "repr": str(purchase)[:200],
+            "after": audit_json(audit_after(purchase)),
+        })
+        purchase.pk = cursor.fetchone()[0]
+    purchase._state.adding, purchase._state.db = False, connection.alias  # as if loaded: it is stored
     return purchase
 
 
@@ -272,17 +390,26 @@ def cheque_calculate(*, till: Till, number: str, lines: Sequence[Mapping[str, An
         if ev.member is not None:
             answer["balance"] = [a.as_json() for a in ev.member.accounts]
         answer["bonus_payment_available"] = money(payable_now)
-        purchase = _write(till=till, number=number, ev=ev, existing=existing, rows=rows, offers=offers, answer=answer,
-                          state=Purchase.State.CALCULATED, offline=False, bonus_payment=bonus_payment)
         fields = dict(account_id=account.id if account else None, hold_id=hold.pk if hold else None, seq=seq,
                       digest=lines_digest(normalized), request_digest=digest, plan=plan)
-        if booking is None:
-            Booking.objects.create(purchase=purchase, **fields)
+
+        def after(purchase: Purchase) -> dict[str, Any]:
+            return {"number": number, "amount": purchase.amount, "discount": purchase.discount,
+                    "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment, "seq": seq}
+
+        if existing is None:  # the hot path: a new cheque, one statement
+            purchase = _insert(till=till, number=number, ev=ev, rows=rows, offers=offers, answer=answer,
+                               bonus_payment=bonus_payment, booking=fields, actor=actor, action="purchase.calculate",
+                               audit_after=after)
         else:
-            Booking.objects.filter(pk=purchase.pk).update(**fields)
-        audit_record(actor=actor, action="purchase.calculate", target=purchase,
-                     after={"number": number, "amount": purchase.amount, "discount": purchase.discount,
-                            "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment, "seq": seq})
+            purchase = _write(till=till, number=number, ev=ev, existing=existing, rows=rows, offers=offers,
+                              answer=answer, state=Purchase.State.CALCULATED, offline=False,
+                              bonus_payment=bonus_payment)
+            if booking is None:
+                Booking.objects.create(purchase=purchase, **fields)
+            else:
+                Booking.objects.filter(pk=purchase.pk).update(**fields)
+            audit_record(actor=actor, action="purchase.calculate", target=purchase, after=after(purchase))
         if ev.identified is not None and ev.member is not None:
             _consume_qr(ev.identified.qr_key, till, number, ev.member.id)
     return answer_out(purchase)
@@ -306,8 +433,10 @@ def _hold(ev: Evaluated, account: AccountRow | None, amount: Decimal, *, key: st
     target = Account(pk=account.id, activated_balance=account.activated, pending_balance=account.pending,
                      held_balance=account.held)
     try:
+        # No savepoint: the key is the locked cheque's (till, number, seq), so no other booking can
+        # take it meanwhile, and any error here ends the calculate anyway.
         hold = ledger_hold(account=target, amount=amount, source=SOURCE, idempotency_key=key, ttl=HOLD_TTL,
-                           actor=actor, description=f"cheque {key}")
+                           actor=actor, description=f"cheque {key}", savepoint=False)
     except DomainError as exc:
         if exc.code == "not_enough_points":  # another till spent them meanwhile (checked under the lock)
             raise DomainError("not_enough_points", exc.message, field="bonus_payment", extra=exc.extra) from exc
@@ -348,14 +477,18 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
     notes: list[str] = []
     if booking is not None and booking.hold_id is not None:
         try:
+            # No savepoints in the ledger's bookings below: their keys derive from the cheque, whose
+            # row this transaction holds locked, and any error ends the confirm anyway.
             ledger_hold_confirm(hold=Hold(pk=booking.hold_id, account_id=booking.account_id, amount=purchase.bonus_paid),
-                                actor=actor, purchase=purchase, description=f"cheque {purchase.number}")
+                                actor=actor, purchase=purchase, description=f"cheque {purchase.number}",
+                                savepoint=False)
         except DomainError as exc:
             if exc.code == "already_cancelled":
                 raise Conflict("already_cancelled", "The points held for this cheque were released (the hold expired); "
                                "calculate it again.", field="number") from exc
             raise
     account_id = booking.account_id if booking is not None else None
+    accrued: Account | None = None
     lots = [lot for lot in plan.get("lots", []) if Decimal(lot["amount"]) > 0]
     if lots and customer_id is not None:
         if account_id is None:
@@ -363,15 +496,19 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
             Booking.objects.filter(pk=purchase.pk).update(account_id=account_id)
         now = timezone.now()
         target = Account(pk=account_id)
+        booked = []
         for index, lot in enumerate(lots):
             expire_at = dt.datetime.fromisoformat(lot["expire_at"]) if lot["expire_at"] else None
             activate_at = dt.datetime.fromisoformat(lot["activate_at"]) if lot["activate_at"] else None
             if expire_at is not None and expire_at <= max(now, activate_at or now):
                 notes.append(f"lot of offer #{lot['offer_id']} expired before it was booked ({lot['amount']})")
                 continue
-            ledger_accrue(account=target, amount=Decimal(lot["amount"]), source=SOURCE,
-                          idempotency_key=f"{key}:lot:{index}", actor=actor, activate_at=activate_at,
-                          expire_at=expire_at, purchase=purchase, description=f"cheque {purchase.number}")
+            booked.append((Decimal(lot["amount"]), activate_at, expire_at, f"{key}:lot:{index}"))
+        # All the lots in one statement (one per offer and lifetime: ten or more with many offers).
+        entries = ledger_accrue_lots(account=target, lots=booked, source=SOURCE, actor=actor, purchase=purchase,
+                                     description=f"cheque {purchase.number}", savepoint=False)
+        if entries and not any(getattr(e, "replayed", False) for e in entries):  # a replay leaves no balances
+            accrued = target  # the ledger left on it the balances it set under the account's lock
     if plan.get("coupons_used"):
         from offers.services.coupons import coupon_redeem
 
@@ -411,24 +548,68 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
         answer["notes"] = notes
     if booking is not None and customer_id is not None:
         ids = [a["account_id"] for a in answer.get("balance", [])] or ([account_id] if account_id else [])
-        answer["balance"] = [a.as_json() for a in accounts_balances(account_ids=ids)]
-    Purchase.objects.filter(pk=purchase.pk).update(state=Purchase.State.CONFIRMED, confirmed_at=now, answer=answer)
+        answer["balance"] = [a.as_json() for a in _balances_after(ids, accrued, answer.get("balance", []))]
     purchase.state, purchase.confirmed_at, purchase.answer = Purchase.State.CONFIRMED, now, answer
-    counter_apply_purchase(purchase_id=purchase.pk)
-    event_emit(kind="purchase_confirmed", customer_id=customer_id, dedup_key=f"purchase_confirmed:{purchase.pk}",
-               payload={"purchase_id": purchase.pk, "number": purchase.number, "till_id": purchase.till_id,
-                        "store_id": purchase.store_id, "card_id": purchase.card_id, "offline": purchase.offline,
-                        "purchased_at": purchase.purchased_at, "amount": purchase.amount,
-                        "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued,
-                        "bonus_paid": purchase.bonus_paid, "skus": [l["sku"] for l in answer.get("lines", [])]})
-    audit_record(actor=actor, action="purchase.confirm", target=purchase,
-                 after={"state": purchase.state, "bonus_accrued": purchase.bonus_accrued,
-                        "bonus_paid": purchase.bonus_paid, "coupons_issued": issued})
+    _confirm_write(purchase, actor=actor, issued=issued)
+    counter_apply_purchase(purchase_id=purchase.pk, known=(purchase.state, customer_id))
     if customer_id is not None:
         from statuses.tasks import status_upgrade
 
         transaction.on_commit(lambda: status_upgrade.delay(customer_id))
     return answer
+
+
+def _balances_after(ids: list[int], accrued: Account | None, shown: list[dict[str, Any]]) -> list[AccountRow]:
+    """The balances a confirm answers. When the only account is the one the accrual just booked on,
+    the ledger left its balances (read and moved under the account's lock, so current) on `accrued`:
+    no query. Otherwise read them."""
+    if accrued is not None and ids == [accrued.pk] and len(shown) == 1:
+        row = shown[0]
+        return [AccountRow(id=accrued.pk, currency=row["currency"], is_default=True,
+                           activated=accrued.activated_balance, pending=accrued.pending_balance,
+                           held=accrued.held_balance)]
+    return accounts_balances(account_ids=ids)
+
+
+# The confirmed state and answer, the purchase_confirmed event (the outbox; once per purchase) and the
+# audit event: one statement instead of three round trips.
+_CONFIRM_SQL = """
+WITH purchase AS (
+    UPDATE crm_purchase SET state = %(state)s, confirmed_at = %(now)s, answer = %(answer)s::jsonb
+    WHERE id = %(purchase)s RETURNING id
+),
+event AS (
+    INSERT INTO core_domainevent (kind, customer_id, payload, dedup_key, created_at, processed_at)
+    SELECT 'purchase_confirmed', %(customer)s, %(payload)s::jsonb, %(dedup)s, %(now)s, NULL FROM purchase
+    ON CONFLICT DO NOTHING
+),
+audit AS (
+    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
+                                 object_repr, before, after, comment)
+    SELECT %(now)s, %(actor_kind)s, %(actor_id)s, %(actor_label)s, 'purchase.confirm', 'crm.purchase',
+           purchase.id::text, %(repr)s, NULL, %(after)s::jsonb, ''
+    FROM purchase
+)
+SELECT id FROM purchase
+"""
+
+
+def _confirm_write(purchase: Purchase, *, actor: Actor, issued: list[str]) -> None:
+    answer = purchase.answer
+    payload = {"purchase_id": purchase.pk, "number": purchase.number, "till_id": purchase.till_id,
+               "store_id": purchase.store_id, "card_id": purchase.card_id, "offline": purchase.offline,
+               "purchased_at": purchase.purchased_at, "amount": purchase.amount, "discount": purchase.discount,
+               "bonus_accrued": purchase.bonus_accrued, "bonus_paid": purchase.bonus_paid,
+               "skus": [l["sku"] for l in answer.get("lines", [])]}
+    after = {"state": purchase.state, "bonus_accrued": purchase.bonus_accrued, "bonus_paid": purchase.bonus_paid,
+             "coupons_issued": issued}
+    with connection.cursor() as cursor:
+        cursor.execute(_CONFIRM_SQL, {
+            "state": purchase.state, "now": purchase.confirmed_at, "answer": json.dumps(answer), "purchase": purchase.pk,
+            "customer": purchase.customer_id, "payload": audit_json(payload),
+            "dedup": f"purchase_confirmed:{purchase.pk}", "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
+            "actor_label": actor.label[:150], "repr": str(purchase)[:200], "after": audit_json(after),
+        })
 
 
 # --- cancel ---------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ def post(client, path, body):
 
 
 # Recorded on the known cheque below (2 lines, one cumulative offer, card identifier, a bonus payment).
-CALCULATE_QUERIES = 20  # 4 of them SAVEPOINT/RELEASE (the test runs inside a transaction)
-CONFIRM_QUERIES = 23
+CALCULATE_QUERIES = 10  # 2 of them SAVEPOINT/RELEASE (the test runs inside a transaction)
+CONFIRM_QUERIES = 13
 
 
 @pytest.mark.django_db

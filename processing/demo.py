@@ -4,6 +4,7 @@ Idempotent: a cheque whose number exists is left as it is."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 from django.utils import timezone
@@ -65,7 +66,7 @@ def load() -> str:
                        lines=[_line(1, "KEFIR-1L", "89.90", 2)], actor=ACTOR)
     if done:
         _segments_refresh()
-    curl = (f"curl -X POST http://127.0.0.1:8000/api/v1/pos/calculate -H 'Authorization: Till {TILL_KEY}:{TILL_SECRET}' "
+    curl = (f"curl -X POST http://127.0.0.1:{os.environ.get('PORT', '8000')}/api/v1/pos/calculate -H 'Authorization: Till {TILL_KEY}:{TILL_SECRET}' "
             "-H 'Content-Type: application/json' -d '{\"number\": \"MY-1\", \"identifier\": {\"kind\": \"card\", "
             "\"value\": \"7000000000000001\"}, \"lines\": [{\"position\": 1, \"sku\": \"MILK-1L\", \"quantity\": \"2\", "
             "\"price\": \"79.90\"}], \"bonus_payment\": \"10.00\"}'")

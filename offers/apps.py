@@ -31,6 +31,6 @@ class OffersConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from offers import signals
+        from offers import importers, signals  # noqa: F401  (importers registers offers.coupons with core.imports)
 
         signals.connect()

@@ -260,3 +260,12 @@ LOYALTY = {
     "OTP_SENDER": os.environ.get("OTP_SENDER", "crm.senders.LoggingCodeSender"),
     "CUSTOMER_TOKEN_DAYS": int(os.environ.get("CUSTOMER_TOKEN_DAYS", "90")),
 }
+
+# --- Anti-fraud limits ------------------------------------------------------------------------
+# One-time code requests (app login, contact change, contact verification) per client IP, counted
+# in the Redis cache in fixed windows (crm.services.ip_limits). 0 turns the limit off.
+OTP_IP_LIMIT = int(os.environ.get("OTP_IP_LIMIT", "20"))
+OTP_IP_WINDOW_SECONDS = int(os.environ.get("OTP_IP_WINDOW_SECONDS", "3600"))
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the header is ignored
+# and the client IP is REMOTE_ADDR (loymax.api.client_ip).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

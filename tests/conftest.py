@@ -14,6 +14,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright with li
 from tests.factories.core import OperatorFactory  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _code_requests_per_ip_reset() -> None:
+    """Every test client and live server request comes from 127.0.0.1, and the per-IP code limit
+    (crm.services.ip_limits) counts in the real Redis, across tests and runs: start each test with
+    that address's counter at zero (the limit itself stays as configured)."""
+    from crm.services.ip_limits import code_request_ip_reset
+
+    code_request_ip_reset(ip="127.0.0.1")
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

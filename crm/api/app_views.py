@@ -17,6 +17,7 @@ from crm.selectors.purchases import PurchaseFilter, purchase_search
 from crm.services.customer_auth import customer_login_confirm, customer_login_request, customer_logout
 from crm.services.customers import SELF_SERVICE_FIELDS, customer_update
 from crm.services.notifiers import notifier_change_confirm, notifier_change_request
+from loymax.api.client_ip import client_ip
 from loymax.api.pagination import StandardPagination
 from loymax.api.permissions import IsCustomer
 
@@ -31,7 +32,8 @@ class LoginRequestView(APIView):
                    summary="Send a login code to a phone (the same answer whether the phone is known or not)")
     def post(self, request: Request, version: str) -> Response:
         phone = _valid(s.LoginRequestIn, request.data)["phone"]
-        row = customer_login_request(phone=phone, actor=Actor(kind="system", id="", label="app login"))
+        row = customer_login_request(phone=phone, actor=Actor(kind="system", id="", label="app login"),
+                                     ip=client_ip(request))
         return Response({"detail": "Code sent.", "expires_at": row.expires_at}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -89,7 +91,7 @@ class MeContactChangeRequestView(APIView):
     def post(self, request: Request, version: str) -> Response:
         data = _valid(s.ContactChangeIn, request.data)
         row = notifier_change_request(customer=Customer.objects.get(pk=request.user.customer_id), kind=data["kind"],
-                                      value=data["value"], actor=Actor.from_request(request))
+                                      value=data["value"], actor=Actor.from_request(request), ip=client_ip(request))
         return Response({"detail": "Code sent.", "expires_at": row.expires_at}, status=status.HTTP_202_ACCEPTED)
 
 

@@ -19,6 +19,7 @@ from crm.services import cards as card_services
 from crm.services import customers as customer_services
 from crm.services.merge import customer_merge
 from crm.services.notifiers import notifier_add, notifier_remove, notifier_verify_confirm, notifier_verify_request
+from loymax.api.client_ip import client_ip
 from loymax.api.permissions import OperatorModelPermissions
 
 TAG_CUSTOMERS = ["operator: customers"]
@@ -173,9 +174,9 @@ class NotifierCodeRequestView(OperatorView):
     method_permissions = {"POST": "crm.change_notifier"}
 
     @extend_schema(tags=TAG_CUSTOMERS, request=None, responses={202: s.CodeSentOut},
-                   summary="Send a verification code to the contact (rate-limited per phone/email)")
+                   summary="Send a verification code to the contact (rate-limited per phone/email and per IP)")
     def post(self, request: Request, version: str, pk: int) -> Response:
-        row = notifier_verify_request(notifier=_notifier(pk), actor=Actor.from_request(request))
+        row = notifier_verify_request(notifier=_notifier(pk), actor=Actor.from_request(request), ip=client_ip(request))
         return Response({"detail": "Code sent.", "expires_at": row.expires_at}, status=status.HTTP_202_ACCEPTED)
 
 

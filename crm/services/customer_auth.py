@@ -36,11 +36,11 @@ def token_lifetime() -> dt.timedelta:
     return dt.timedelta(days=int(getattr(settings, "LOYALTY", {}).get("CUSTOMER_TOKEN_DAYS", DEFAULT_TOKEN_DAYS)))
 
 
-def customer_login_request(*, phone: str, actor: Actor) -> VerificationCode:
-    """Send a login code to the phone (known or not). Raises phone_invalid, code_rate_limited."""
+def customer_login_request(*, phone: str, actor: Actor, ip: str | None = None) -> VerificationCode:
+    """Send a login code to the phone (known or not). Raises phone_invalid, ip_rate_limited, code_rate_limited."""
     value = phone_normalize(phone, field="phone")
     return verification_code_issue(kind=Notifier.Kind.PHONE, value=value, purpose=VerificationCode.Purpose.LOGIN,
-                                   actor=actor)
+                                   actor=actor, ip=ip)
 
 
 def _follow_merges(customer: Customer) -> Customer:

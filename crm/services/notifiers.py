@@ -108,8 +108,10 @@ def notifier_remove(*, notifier: Notifier, actor: Actor, reason: str = "") -> No
 
 
 @transaction.atomic
-def notifier_verify_request(*, notifier: Notifier, actor: Actor) -> VerificationCode:
-    """Send a code to an unverified phone or email of the customer (operator or the customer)."""
+def notifier_verify_request(*, notifier: Notifier, actor: Actor, ip: str | None = None) -> VerificationCode:
+    """Send a code to an unverified phone or email of the customer (operator or the customer).
+
+    `ip`: the caller's address, counted by the per-IP limit (ip_rate_limited)."""
     if notifier.kind not in VERIFIABLE:
         raise DomainError("notifier_not_verifiable", "Only phones and emails are verified.", field="kind")
     customer = customer_lock_usable(notifier.customer_id)
@@ -120,7 +122,7 @@ def notifier_verify_request(*, notifier: Notifier, actor: Actor) -> Verification
         raise _taken_error(notifier.kind)
     return verification_code_issue(
         kind=notifier.kind, value=notifier.value, purpose=VerificationCode.Purpose.VERIFY,
-        customer=customer, actor=actor,
+        customer=customer, actor=actor, ip=ip,
     )
 
 
@@ -143,11 +145,13 @@ def notifier_verify_confirm(*, notifier: Notifier, code: str, actor: Actor) -> N
 
 
 @transaction.atomic
-def notifier_change_request(*, customer: Customer, kind: str, value: str, actor: Actor) -> VerificationCode:
+def notifier_change_request(
+    *, customer: Customer, kind: str, value: str, actor: Actor, ip: str | None = None
+) -> VerificationCode:
     """Send a code to a new phone or email the customer wants instead of the current one.
 
     It does not say whether another customer has verified the value: that is only told to whoever
-    proves they own it (at confirm).
+    proves they own it (at confirm). `ip`: the caller's address, counted by the per-IP limit.
     """
     if kind not in VERIFIABLE:
         raise DomainError("notifier_not_verifiable", "Only a phone or an email can be changed this way.", field="kind")
@@ -156,7 +160,7 @@ def notifier_change_request(*, customer: Customer, kind: str, value: str, actor:
     if Notifier.objects.filter(customer=customer, kind=kind, value=value, verified=True, is_primary=True).exists():
         raise Conflict("notifier_unchanged", "This is already the customer's verified contact.", field="value")
     return verification_code_issue(
-        kind=kind, value=value, purpose=VerificationCode.Purpose.CHANGE, customer=customer, actor=actor
+        kind=kind, value=value, purpose=VerificationCode.Purpose.CHANGE, customer=customer, actor=actor, ip=ip
     )
 
 

@@ -5,6 +5,8 @@ Rules:
   anyone try the million six-digit codes offline);
 - a new code for the same value, purpose and customer supersedes the previous one, so the number
   of guesses is bounded by requests-per-hour x attempts-per-code;
+- at most `settings.OTP_IP_LIMIT` code requests per client IP per `OTP_IP_WINDOW_SECONDS` when the
+  caller passes `ip` (crm.services.ip_limits, counted in Redis);
 - at most `ProgramSettings.otp_requests_per_hour` codes go to one phone or email per hour, whatever
   the purpose; requests for one value are serialised with an advisory lock so two concurrent
   requests cannot both slip under the limit;
@@ -29,6 +31,7 @@ from core.actors import Actor
 from core.errors import DomainError
 from core.services import audit_record
 from crm.models import Customer, ProgramSettings, VerificationCode
+from crm.services.ip_limits import code_request_ip_check
 from crm.senders import code_sender
 
 CODE_DIGITS = 6
@@ -48,9 +51,14 @@ def _lock_value(kind: str, value: str) -> None:
 
 @transaction.atomic
 def verification_code_issue(
-    *, kind: str, value: str, purpose: str, actor: Actor, customer: Customer | None = None
+    *, kind: str, value: str, purpose: str, actor: Actor, customer: Customer | None = None, ip: str | None = None
 ) -> VerificationCode:
-    """Create a code for a normalised `value` and send it after commit. Raises code_rate_limited (429)."""
+    """Create a code for a normalised `value` and send it after commit.
+
+    Raises ip_rate_limited (429) when `ip` has requested too many codes (crm.services.ip_limits;
+    checked first, so it says nothing about the value), then code_rate_limited (429).
+    """
+    code_request_ip_check(ip=ip)
     _lock_value(kind, value)
     program = ProgramSettings.load()
     now = timezone.now()

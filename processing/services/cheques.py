@@ -553,9 +553,7 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
     _confirm_write(purchase, actor=actor, issued=issued)
     counter_apply_purchase(purchase_id=purchase.pk, known=(purchase.state, customer_id))
     if customer_id is not None:
-        from statuses.tasks import status_upgrade
-
-        transaction.on_commit(lambda: status_upgrade.delay(customer_id))
+        transaction.on_commit(lambda: _status_upgrade_later(customer_id))
     return answer
 
 
@@ -569,6 +567,17 @@ def _balances_after(ids: list[int], accrued: Account | None, shown: list[dict[st
                            activated=accrued.activated_balance, pending=accrued.pending_balance,
                            held=accrued.held_balance)]
     return accounts_balances(account_ids=ids)
+
+
+def _status_upgrade_later(customer_id: int) -> None:
+    """After commit: the status upgrade by task, unless no status system is active (then the task
+    would find nothing to do; see statuses.active)."""
+    from statuses.active import status_systems_active
+
+    if status_systems_active():
+        from statuses.tasks import status_upgrade
+
+        status_upgrade.delay(customer_id)
 
 
 # The confirmed state and answer, the purchase_confirmed event (the outbox; once per purchase) and the

@@ -90,7 +90,10 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://loymax:loymax@127.0.0.1:5432/loymax")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# DB_CONN_HEALTH_CHECKS=0 skips the `SELECT 1` that checks a persistent connection at the start of
+# each request (a round trip per request); see docs/benchmarks-processing.md, round 2.
+DB_CONN_HEALTH_CHECKS = os.environ.get("DB_CONN_HEALTH_CHECKS", "1") != "0"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=DB_CONN_HEALTH_CHECKS)}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("DATABASE_URL must point at PostgreSQL: it is the only supported database")
 DATABASES["default"].setdefault("OPTIONS", {})

@@ -36,3 +36,7 @@ class StatusesConfig(AppConfig):
         from statuses.receivers import on_customer_merged
 
         customer_merged.connect(on_customer_merged, dispatch_uid="statuses.on_customer_merged")
+
+        from statuses.active import connect
+
+        connect()

@@ -12,6 +12,7 @@ construction, and `tests/processing/test_validation.py` checks that both agree o
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -48,13 +49,29 @@ def _text(value: Any, *, max_length: int, allow_blank: bool = False) -> str:
     return value
 
 
+def _plain(field) -> tuple[re.Pattern[str], Decimal]:
+    """A plain decimal string within the field's digits (ASCII digits, no sign, exponent or spaces)
+    and its quantum: for those DRF's conversion is Decimal(text).quantize(quantum), exactly."""
+    whole = field.max_digits - field.decimal_places
+    return re.compile(rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.decimal_places}}})?"), Decimal(1).scaleb(-field.decimal_places)
+
+
+_PLAIN: dict[int, tuple[re.Pattern[str], Decimal]] = {}
+
+
 def _decimal(field, value: Any) -> Decimal:
     if value is None or type(value) is bool:
         raise Doubt
-    try:
-        number = field.to_internal_value(value)
-    except ValidationError:
-        raise Doubt from None
+    plain = _PLAIN.get(id(field))
+    if plain is None:
+        plain = _PLAIN[id(field)] = _plain(field)
+    if type(value) is str and plain[0].fullmatch(value):
+        number = Decimal(value).quantize(plain[1])
+    else:
+        try:
+            number = field.to_internal_value(value)
+        except ValidationError:
+            raise Doubt from None
     if field.min_value is not None and number < field.min_value:
         raise Doubt
     return number

@@ -3,6 +3,9 @@ validate, call the service or selector, answer."""
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,9 +33,22 @@ def _valid(serializer_class, data, fast=None) -> dict:
     return validated(serializer_class, data, fast)
 
 
+class JSONOnly(DefaultContentNegotiation):
+    """Tills speak JSON only: the answer is JSON whatever the Accept header (DRF's default parses it
+    against every renderer on each request)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class TillView(APIView):
+    """The till's views: JSON in, JSON out (no form parsers, no browsable API), till authentication."""
+
     authentication_classes = [TillAuthentication]
     permission_classes = [IsTill]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
 
 
 class BalanceView(TillView):

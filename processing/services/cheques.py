@@ -152,13 +152,15 @@ def _coupons_answer(ev: Evaluated) -> tuple[dict[str, Any], list[str]]:
             list(used))
 
 
-def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[list[PurchaseLine], list[list[PurchaseLineOffer]], dict[str, Any], dict[str, Any]]:
-    """Lines to write, their offers, the answer (without purchase id and state), the booking plan."""
+def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], dict[str, Any], dict[str, Any]]:
+    """Lines to write, their offers (plain dicts with PurchaseLine's / PurchaseLineOffer's field
+    names: the new cheque's single statement needs no model instances), the answer (without
+    purchase id and state), the booking plan."""
     result = ev.result
     by_position = {l["position"]: l for l in ev.lines}
     paid = spread(bonus_payment, [line.bonus_payment_max for line in result.lines])
-    rows: list[PurchaseLine] = []
-    offers: list[list[PurchaseLineOffer]] = []
+    rows: list[dict[str, Any]] = []
+    offers: list[list[dict[str, Any]]] = []
     answer_lines = []
     total_discount = ZERO
     for line, line_paid in zip(result.lines, paid):
@@ -166,11 +168,11 @@ def _build(ev: Evaluated, *, bonus_payment: Decimal, offline: bool) -> tuple[lis
         discount = ZERO if offline else line.discount
         effects = [e for e in line.offers if not (offline and e.effect == "discount")]
         total_discount += discount
-        rows.append(PurchaseLine(position=line.position, product_id=None, sku=line.sku,
-                                 name=src["name"][:300], quantity=src["quantity"], price=src["price"],
-                                 amount=line.amount, discount=discount, bonus_accrued=line.bonus, bonus_paid=line_paid))
-        offers.append([PurchaseLineOffer(offer_id=e.offer_id, offer_name=e.offer_name[:200], effect=e.effect,
-                                         value=e.value) for e in effects])
+        rows.append({"position": line.position, "sku": line.sku, "name": src["name"][:300], "quantity": src["quantity"],
+                     "price": src["price"], "amount": line.amount, "discount": discount, "bonus_accrued": line.bonus,
+                     "bonus_paid": line_paid})
+        offers.append([{"offer_id": e.offer_id, "offer_name": e.offer_name[:200], "effect": e.effect, "value": e.value}
+                       for e in effects])
         answer_lines.append({
             "position": line.position, "sku": line.sku, "quantity": str(src["quantity"]), "price": money(src["price"]),
             "amount": money(line.amount), "discount": money(discount), "bonus_accrued": money(line.bonus),
@@ -215,8 +217,8 @@ def _payable_available(ev: Evaluated, account: AccountRow | None) -> Decimal:
     return max(min(account.available, ev.result.bonus_payment_max), ZERO)
 
 
-def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None, rows: list[PurchaseLine],
-           offers: list[list[PurchaseLineOffer]], answer: dict[str, Any], state: str, offline: bool,
+def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None, rows: list[dict[str, Any]],
+           offers: list[list[dict[str, Any]]], answer: dict[str, Any], state: str, offline: bool,
            bonus_payment: Decimal) -> Purchase:
     """Create the purchase (or overwrite the one being recalculated) with its lines and offers."""
     fields = dict(store_id=till.store_id, customer_id=ev.member.id if ev.member else None,
@@ -232,16 +234,11 @@ def _write(*, till: Till, number: str, ev: Evaluated, existing: Purchase | None,
         purchase = existing
         for name, value in fields.items():
             setattr(purchase, name, value)
-    skus = product_ids([row.sku for row in rows])
-    for row in rows:
-        row.purchase_id = purchase.pk
-        row.product_id = skus.get(row.sku)
-    PurchaseLine.objects.bulk_create(rows)
-    line_offers = []
-    for row, effects in zip(rows, offers):
-        for effect in effects:
-            effect.line_id = row.pk
-            line_offers.append(effect)
+    skus = product_ids([row["sku"] for row in rows])
+    lines = PurchaseLine.objects.bulk_create([PurchaseLine(purchase_id=purchase.pk, product_id=skus.get(row["sku"]), **row)
+                                              for row in rows])
+    line_offers = [PurchaseLineOffer(line_id=line.pk, **effect) for line, effects in zip(lines, offers)
+                   for effect in effects]
     if line_offers:
         PurchaseLineOffer.objects.bulk_create(line_offers)
     return purchase
@@ -297,16 +294,16 @@ SELECT id FROM purchase
 """
 
 
-def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[PurchaseLine], offers: list[list[PurchaseLineOffer]],
+def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[dict[str, Any]], offers: list[list[dict[str, Any]]],
             answer: dict[str, Any], bonus_payment: Decimal, booking: dict[str, Any], actor: Actor, action: str,
             audit_after: Callable[[Purchase], Mapping[str, Any]]) -> Purchase:
     """A new calculated cheque with its lines, line offers, booking and audit event: one statement."""
     now = timezone.now()
-    lines = [{"position": r.position, "sku": r.sku, "name": r.name, "quantity": str(r.quantity), "price": str(r.price),
-              "amount": str(r.amount), "discount": str(r.discount), "bonus_accrued": str(r.bonus_accrued),
-              "bonus_paid": str(r.bonus_paid),
-              "offers": [{"offer_id": o.offer_id, "offer_name": o.offer_name, "effect": o.effect, "value": str(o.value)}
-                         for o in effects]}
+    lines = [{"position": r["position"], "sku": r["sku"], "name": r["name"], "quantity": str(r["quantity"]),
+              "price": str(r["price"]), "amount": str(r["amount"]), "discount": str(r["discount"]),
+              "bonus_accrued": str(r["bonus_accrued"]), "bonus_paid": str(r["bonus_paid"]),
+              "offers": [{"offer_id": o["offer_id"], "offer_name": o["offer_name"], "effect": o["effect"],
+                          "value": str(o["value"])} for o in effects]}
              for r, effects in zip(rows, offers)]
     purchase = Purchase(till_id=till.pk, store_id=till.store_id, number=number, kind=Purchase.Kind.SALE,
                         customer_id=ev.member.id if ev.member else None, card_id=ev.card.pk if ev.card else None,
@@ -553,9 +550,7 @@ def _book(purchase: Purchase, booking: Booking | None, *, actor: Actor) -> dict[
     _confirm_write(purchase, actor=actor, issued=issued)
     counter_apply_purchase(purchase_id=purchase.pk, known=(purchase.state, customer_id))
     if customer_id is not None:
-        from statuses.tasks import status_upgrade
-
-        transaction.on_commit(lambda: status_upgrade.delay(customer_id))
+        transaction.on_commit(lambda: _status_upgrade_later(customer_id))
     return answer
 
 
@@ -569,6 +564,17 @@ def _balances_after(ids: list[int], accrued: Account | None, shown: list[dict[st
                            activated=accrued.activated_balance, pending=accrued.pending_balance,
                            held=accrued.held_balance)]
     return accounts_balances(account_ids=ids)
+
+
+def _status_upgrade_later(customer_id: int) -> None:
+    """After commit: the status upgrade by task, unless no status system is active (then the task
+    would find nothing to do; see statuses.active)."""
+    from statuses.active import status_systems_active
+
+    if status_systems_active():
+        from statuses.tasks import status_upgrade
+
+        status_upgrade.delay(customer_id)
 
 
 # The confirmed state and answer, the purchase_confirmed event (the outbox; once per purchase) and the

@@ -93,7 +93,10 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://loymax:loymax@127.0.0.
 # DB_CONN_HEALTH_CHECKS=0 skips the `SELECT 1` that checks a persistent connection at the start of
 # each request (a round trip per request); see docs/benchmarks-processing.md, round 2.
 DB_CONN_HEALTH_CHECKS = os.environ.get("DB_CONN_HEALTH_CHECKS", "1") != "0"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=DB_CONN_HEALTH_CHECKS)}
+# Seconds a web or worker process keeps its database connection (0: one per request).
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE,
+                                              conn_health_checks=DB_CONN_HEALTH_CHECKS)}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("DATABASE_URL must point at PostgreSQL: it is the only supported database")
 DATABASES["default"].setdefault("OPTIONS", {})

@@ -193,36 +193,6 @@ def run_threads(count: int, seconds: float, body) -> tuple[Tally, float, float]:
 
 # --- the floor: the same writes through psycopg --------------------------------------------------
 
-HOLD_OPEN_SQL = """
-WITH hold AS (
-    INSERT INTO crm_hold (account_id, amount, state, source, idempotency_key, expires_at, created_at, closed_at)
-    VALUES (%(account)s, %(amount)s, 'open', 'purchase', %(key)s, %(expires)s, %(now)s, NULL)
-    RETURNING id
-),
-entry AS (
-    INSERT INTO crm_ledgerentry (account_id, kind, amount, activated_delta, pending_delta, held_delta, source,
-                                 idempotency_key, purchase_id, lot_id, hold_id, actor_kind, actor_id, description, created_at)
-    SELECT %(account)s, 'hold', 0, 0, 0, %(amount)s, 'hold', hold.id::text || ':open', NULL, NULL, hold.id,
-           'till', %(actor_id)s, '', %(now)s FROM hold
-    RETURNING id
-),
-balance AS (
-    UPDATE crm_account SET held_balance = held_balance + %(amount)s, updated_at = %(now)s WHERE id = %(account)s
-    RETURNING activated_balance, pending_balance, held_balance
-),
-audit AS (
-    INSERT INTO core_auditevent (created_at, actor_kind, actor_id, actor_label, action, object_type, object_id,
-                                 object_repr, before, after, comment)
-    SELECT %(now)s, 'till', %(actor_id)s, %(actor_id)s, 'ledger.hold', 'crm.ledgerentry', entry.id::text,
-           'hold 0.00 on #' || %(account)s::text, NULL,
-           jsonb_build_object('account', %(account)s::bigint, 'kind', 'hold', 'amount', '0.00', 'source', 'hold',
-                              'activated_balance', balance.activated_balance::text,
-                              'pending_balance', balance.pending_balance::text,
-                              'held_balance', balance.held_balance::text), ''
-    FROM entry, balance
-)
-SELECT id FROM hold
-"""
 
 PURCHASE_SQL = (
     "INSERT INTO crm_purchase (till_id, store_id, number, kind, original_id, customer_id, card_id, state, purchased_at, "
@@ -246,7 +216,7 @@ def cheque_figures(spec: ChequeSpec) -> dict[str, Any]:
 
 def floor_cheque(conn, cur, till: TillInfo, spec: ChequeSpec, number: str, work: Workload) -> tuple[float, float]:
     """One cheque's writes, calculate then confirm, each its own transaction. Returns both latencies (s)."""
-    from crm.services.ledger_base import _CREDIT_SQL, _DEBIT_SQL, _LOCK_SQL
+    from crm.services.ledger_base import _CREDIT_SQL, _DEBIT_SQL, _HOLD_SQL, _LOCK_SQL
 
     account = spec.customer  # datagen: customer i owns card i and account i
     figures = cheque_figures(spec)
@@ -282,8 +252,10 @@ def floor_cheque(conn, cur, till: TillInfo, spec: ChequeSpec, number: str, work:
         cur.execute("SELECT activated_balance - held_balance FROM crm_account WHERE id = %s FOR UPDATE", (account,))
         available = cur.fetchone()[0]
         if available >= spec.bonus_payment:
-            cur.execute(HOLD_OPEN_SQL, {"account": account, "amount": spec.bonus_payment, "key": f"{purchase_id}",
-                                        "expires": now + dt.timedelta(minutes=15), "now": now, "actor_id": actor})
+            cur.execute(_HOLD_SQL, {"account": account, "amount": spec.bonus_payment, "source": "purchase",
+                                    "key": f"{purchase_id}", "expires_at": now + dt.timedelta(minutes=15), "now": now,
+                                    "kind": "hold", "entry_source": "hold", "description": "", "actor_kind": "till",
+                                    "actor_id": actor, "actor_label": actor, "action": "ledger.hold", "comment": ""})
             hold_id = cur.fetchone()[0]
     conn.commit()
     t1 = time.perf_counter()

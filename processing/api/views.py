@@ -29,10 +29,6 @@ ERRORS = {code: OpenApiResponse(s.PosErrorOut, description=text) for code, text 
 )}
 
 
-def _valid(serializer_class, data, fast=None) -> dict:
-    return validated(serializer_class, data, fast)
-
-
 class JSONOnly(DefaultContentNegotiation):
     """Tills speak JSON only: the answer is JSON whatever the Accept header (DRF's default parses it
     against every renderer on each request)."""
@@ -55,7 +51,7 @@ class BalanceView(TillView):
     @extend_schema(tags=TAG, request=s.PosBalanceIn, responses={200: s.PosBalanceAnswer, **ERRORS},
                    summary="Identify a member: who, the card, the balances, the most payable by points")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosBalanceIn, request.data)
+        data = validated(s.PosBalanceIn, request.data)
         return Response(pos_balance(till=request.auth, identifier=data["identifier"]))
 
 
@@ -63,7 +59,7 @@ class CalculateView(TillView):
     @extend_schema(tags=TAG, request=s.PosChequeIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="Calculate a cheque: offers, discounts, points; holds the bonus payment")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosChequeIn, request.data, cheque_in)
+        data = validated(s.PosChequeIn, request.data, cheque_in)
         answer = services.cheque_calculate(till=request.auth, actor=Actor.from_request(request), **data)
         return Response(answer)
 
@@ -72,7 +68,7 @@ class ConfirmView(TillView):
     @extend_schema(tags=TAG, request=s.PosConfirmIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="Confirm a calculated cheque: books points, coupons, counters (idempotent)")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosConfirmIn, request.data, confirm_in)
+        data = validated(s.PosConfirmIn, request.data, confirm_in)
         return Response(services.cheque_confirm(till=request.auth, actor=Actor.from_request(request),
                                                 number=data["number"], lines=data.get("lines")))
 
@@ -81,7 +77,7 @@ class CancelView(TillView):
     @extend_schema(tags=TAG, request=s.PosNumberIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="Cancel a calculated cheque: releases the hold")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosNumberIn, request.data)
+        data = validated(s.PosNumberIn, request.data)
         return Response(services.cheque_cancel(till=request.auth, actor=Actor.from_request(request),
                                                number=data["number"]))
 
@@ -90,7 +86,7 @@ class RefundView(TillView):
     @extend_schema(tags=TAG, request=s.PosRefundIn, responses={200: s.PosRefundAnswer, **ERRORS},
                    summary="Refund lines of a confirmed cheque (all when no lines): points follow (idempotent)")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosRefundIn, request.data)
+        data = validated(s.PosRefundIn, request.data)
         return Response(services.cheque_refund(till=request.auth, actor=Actor.from_request(request),
                                                number=data["number"], original_number=data["original_number"],
                                                lines=data.get("lines")))
@@ -100,7 +96,7 @@ class OfflineView(TillView):
     @extend_schema(tags=TAG, request=s.PosChequeIn, responses={200: s.PosChequeAnswer, **ERRORS},
                    summary="A cheque sent later by an offline till: accrual only, booked at once (idempotent)")
     def post(self, request: Request, version: str) -> Response:
-        data = _valid(s.PosChequeIn, request.data)
+        data = validated(s.PosChequeIn, request.data)
         return Response(services.cheque_offline(till=request.auth, actor=Actor.from_request(request), **data))
 
 

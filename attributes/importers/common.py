@@ -231,3 +231,18 @@ def raw_rows(cursor: Any, name: str, chunk: Any, where: str) -> list[Any]:
     cursor.execute(f"SELECT line, {cells} FROM {name} WHERE {where} ORDER BY line")
     columns = chunk.columns
     return [CsvRow(row[0], {c: (v or "").strip() for c, v in zip(columns, row[1:])}) for row in cursor.fetchall()]
+
+
+def raw_leftovers_staged(cursor: Any, *, importer: Any, job: Any, chunk: Any, context: Any, raw_table: str,
+                         table: str, stage: list[tuple[str, str]]) -> tuple[Prepared, set[str]]:
+    """The raw path's second half, shared by the value importers: the lines the SQL check left
+    (`NOT ok` in `table`) go through the importer's own Python checks, their good rows are added to
+    `table` as ok, and the identifier types of the ok rows are returned with the Python result
+    (whose `errors` are the refused lines)."""
+    rest = raw_rows(cursor, raw_table, chunk, f"line IN (SELECT line FROM {table} WHERE NOT ok)")
+    prepared = importer.prepare_chunk(job, rest, context) if rest else Prepared()
+    if prepared.payload:
+        with cursor.copy(f"COPY {table} ({', '.join(c for c, _ in stage)}, ok) FROM STDIN") as copy:
+            copy.write("".join(p[:-1] + "\tt\n" for p in prepared.payload))
+    cursor.execute(f"SELECT array_agg(DISTINCT id_type) FROM {table} WHERE ok")
+    return prepared, set(cursor.fetchone()[0] or [])

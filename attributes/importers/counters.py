@@ -24,7 +24,7 @@ from attributes.importers.common import (
     identifier_check,
     index_lookups,
     phone_or_email,
-    raw_rows,
+    raw_leftovers_staged,
     stage_raw,
     resolved_sql,
     run_twice_on_race,
@@ -197,13 +197,8 @@ class CounterValuesImporter(Importer):
             cur.execute(_CHECK.format(id_type=cells.get("identifier_type", "''"), customer=cells["customer"],
                                       counter=cells["counter"], value=cells["value"], period=cells.get("period", "''")),
                         [context.fast()])
-            rest = raw_rows(cur, "import_counters_raw", chunk, "line IN (SELECT line FROM import_counters WHERE NOT ok)")
-            prepared = self.prepare_chunk(job, rest, context) if rest else Prepared()
-            if prepared.payload:
-                with cur.copy(f"COPY import_counters ({', '.join(c for c, _ in _STAGE)}, ok) FROM STDIN") as copy:
-                    copy.write("".join(p[:-1] + "\tt\n" for p in prepared.payload))
-            cur.execute("SELECT array_agg(DISTINCT id_type) FROM import_counters WHERE ok")
-            types = set(cur.fetchone()[0] or [])
+            prepared, types = raw_leftovers_staged(cur, importer=self, job=job, chunk=chunk, context=context,
+                                                   raw_table="import_counters_raw", table="import_counters", stage=_STAGE)
             return self._merge(job, cur, "(SELECT * FROM import_counters WHERE ok)", types, prepared.errors,
                                (chunk.first_line, chunk.first_line + chunk.rows - 1))
 

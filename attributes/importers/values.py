@@ -32,7 +32,7 @@ from attributes.importers.common import (
     identifier_check,
     index_lookups,
     phone_or_email,
-    raw_rows,
+    raw_leftovers_staged,
     stage_raw,
     resolved_sql,
     run_twice_on_race,
@@ -285,13 +285,8 @@ class AttributeValuesImporter(Importer):
             cells = stage_raw(cur, "import_values_raw", chunk)
             cur.execute("DROP TABLE IF EXISTS import_values")
             cur.execute(check_sql(cells), [context.fast])
-            rest = raw_rows(cur, "import_values_raw", chunk, "line IN (SELECT line FROM import_values WHERE NOT ok)")
-            prepared = self.prepare_chunk(job, rest, context) if rest else Prepared()
-            if prepared.payload:
-                with cur.copy(f"COPY import_values ({', '.join(c for c, _ in _STAGE)}, ok) FROM STDIN") as copy:
-                    copy.write("".join(p[:-1] + "\tt\n" for p in prepared.payload))
-            cur.execute("SELECT array_agg(DISTINCT id_type) FROM import_values WHERE ok")
-            types = set(cur.fetchone()[0] or [])
+            prepared, types = raw_leftovers_staged(cur, importer=self, job=job, chunk=chunk, context=context,
+                                                   raw_table="import_values_raw", table="import_values", stage=_STAGE)
             errors = self._merge(job, cur, "(SELECT * FROM import_values WHERE ok)", types, prepared.errors,
                                  (chunk.first_line, chunk.first_line + chunk.rows - 1))
         return errors

@@ -100,6 +100,11 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("DATABASE_URL must point at PostgreSQL: it is the only supported database")
 DATABASES["default"].setdefault("OPTIONS", {})
+# Statements run through core.db.prepared_cursor() (the till's hot path) are prepared by psycopg
+# after this many executions on a connection; Django's own cursors bind on the client and never
+# prepare. DB_PREPARE_THRESHOLD="" turns preparing off (a pooler in transaction mode).
+_prepare_threshold = os.environ.get("DB_PREPARE_THRESHOLD", "1")
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(_prepare_threshold) if _prepare_threshold else None
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME") or None}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

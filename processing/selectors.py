@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection
 
+from core.db import prepared_cursor
 from core.errors import DomainError
 from core.rows import cache_related, instance_from
 from crm.models import Card, CardCategory, Customer, Purchase
@@ -130,7 +130,7 @@ def _card_by(column: str, code: str) -> Card | None:
     starts here and compiling the ORM query cost more CPU than running it."""
     if column not in ("number", "barcode", "track"):
         raise ValueError(column)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CARD_SQL.format(column=column), [code])
         row = cursor.fetchone()
     if row is None:
@@ -244,7 +244,7 @@ def member_load(*, customer_id: int, card_id: int | None = None, tz: str = "UTC"
 
     zone = zoneinfo.ZoneInfo(tz)
     today = today or dt.datetime.now(zone).date()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_MEMBER_SQL, {"customer": customer_id, "card": card_id, "tz": tz, "today": today,
                                      "limited": list(limited_offer_ids), "history": list(history_groups)})
         row = cursor.fetchone()
@@ -310,7 +310,7 @@ def accounts_balances(*, account_ids: list[int]) -> list[AccountRow]:
     """Current balances of the given accounts (one query)."""
     if not account_ids:
         return []
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute("SELECT a.id, cu.code, cu.is_default, a.activated_balance, a.pending_balance, a.held_balance "
                        "FROM crm_account a JOIN crm_currency cu ON cu.id = a.currency_id WHERE a.id = ANY(%s) "
                        "ORDER BY a.id", [account_ids])

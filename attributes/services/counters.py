@@ -28,6 +28,7 @@ from attributes.models import Counter
 from attributes.models.counters import ALL_TIME
 from attributes.periods import counter_today, period_start, rolling_window_start
 from core.actors import Actor
+from core.db import prepared_cursor
 from core.errors import NotFound
 from core.rows import instance_from
 from core.services import audit_record
@@ -132,7 +133,7 @@ def counter_apply_purchase(*, purchase_id: int, known: tuple[str, int | None] | 
     # No savepoint: nothing in here is caught and retried, so an error ends the caller's transaction
     # anyway; a savepoint would only cost the till's confirm two more round trips.
     with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             if known is not None:
                 row = known
             else:
@@ -170,7 +171,7 @@ def _active_locked() -> list[Counter]:
     """The active counters, each under its shared advisory lock, taken in id order (as `_lock`
     does): one statement instead of a query and a lock."""
     fields = Counter._meta.concrete_fields
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(f"SELECT {', '.join('c.' + f.column for f in fields)}, pg_advisory_xact_lock_shared(%s, c.id::int) "
                        "FROM (SELECT * FROM attributes_counter WHERE is_active ORDER BY id) c", [LOCK_NS])
         rows = cursor.fetchall()

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import hmac
 
-from django.db import connection
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from catalogue.models import Store, Till
 from catalogue.services import hash_secret
 from core.actors import TillPrincipal
+from core.db import prepared_cursor
 from core.rows import cache_related, instance_from
 
 
@@ -22,7 +22,7 @@ def till_by_key(key: str) -> Till | None:
     """The till and its store (only what authentication and the till API read; the rest deferred).
     Raw SQL: every till request authenticates, and the ORM's select_related/only compilation cost
     more CPU than the query itself."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_TILL_SQL, [key])
         row = cursor.fetchone()
     if row is None:

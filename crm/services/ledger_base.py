@@ -33,6 +33,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.actors import Actor
+from core.db import prepared_cursor
 from core.errors import Conflict, DomainError, NotFound
 from crm.models import Account, Card, CardAccount, Hold, LedgerEntry, Lot
 
@@ -101,7 +102,7 @@ FROM crm_account a WHERE a.id = %s FOR UPDATE OF a
 def account_lock(account_id: int, *, source: str = "", idempotency_key: str = "") -> Locked:
     """Lock the account row until the end of the transaction, read its balances and, in the same
     round trip, the entry an earlier call with this (source, idempotency_key) booked."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_LOCK_SQL, [source, idempotency_key, account_id])
         row = cursor.fetchone()
     if row is None:
@@ -195,7 +196,7 @@ def account_move(account: Locked, deltas: Deltas) -> None:
     checks the services make before they get here.
     """
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             "UPDATE crm_account SET activated_balance = activated_balance + %s, pending_balance = pending_balance + %s, "
             "held_balance = held_balance + %s, updated_at = %s WHERE id = %s",
@@ -329,7 +330,7 @@ def credit_write(account: Locked, *, amount: Decimal, pending: bool, kind: str, 
     """Book a credit as a new lot (pending or active) on the locked account, audited: one statement."""
     now = timezone.now()
     deltas = Deltas(pending=amount) if pending else Deltas(activated=amount)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CREDIT_SQL, {
             "account": account.pk, "amount": amount, "state": Lot.State.PENDING if pending else Lot.State.ACTIVE,
             "activate_at": activate_at, "expire_at": expire_at, "now": now, "kind": kind,
@@ -437,7 +438,7 @@ def hold_write(account: Locked, *, amount: Decimal, source: str, idempotency_key
     """Open a hold on the locked account (the caller checked the available balance), with its
     entry, the held balance and the audit event: one statement."""
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_HOLD_SQL, {
             "account": account.pk, "amount": amount, "source": source, "key": idempotency_key,
             "expires_at": expires_at, "now": now, "kind": kind, "entry_source": entry_source,
@@ -465,7 +466,7 @@ _KEY_BOOKED = "(SELECT count(*) FROM crm_ledgerentry e WHERE e.source = %s AND e
 def account_lock_keys(account_id: int, *, source: str, keys: list[str]) -> tuple[Locked, int]:
     """Lock the account (as account_lock) and count the entries these keys already booked."""
     sql = _KEYS_LOCK_SQL.format(booked=" + ".join([_KEY_BOOKED] * len(keys)) if keys else "0")
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [value for key in keys for value in (source, key)] + [account_id])
         row = cursor.fetchone()
     if row is None:
@@ -480,7 +481,7 @@ def credits_write(account: Locked, *, credits: list[tuple[Decimal, bool, str, dt
     account, each with its entry and audit event: one statement."""
     now = timezone.now()
     deltas = [Deltas(pending=amount) if pending else Deltas(activated=amount) for amount, pending, *_ in credits]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CREDITS_SQL, {
             "amounts": [c[0] for c in credits],
             "states": [Lot.State.PENDING if c[1] else Lot.State.ACTIVE for c in credits],
@@ -506,7 +507,7 @@ def debit_write(account: Locked, *, amount: Decimal, kind: str, source: str, ide
     available balance), releasing `held` with it, audited: one statement."""
     now = timezone.now()
     deltas = Deltas(activated=-amount, held=-held)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_DEBIT_SQL, {
             "account": account.pk, "amount": amount, "held": held, "kind": kind, "source": source,
             "key": idempotency_key, "purchase": purchase_id, "hold": hold_id, "description": description[:300],

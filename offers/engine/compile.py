@@ -131,6 +131,9 @@ class Snapshot:
     history_groups: frozenset[str] = frozenset()
     referenced_groups: frozenset[str] = frozenset()
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    # offer id -> its trace entry as JSON text when a cheque holds none of its groups (filled by the
+    # engine on first use; the snapshot is immutable, so the text never goes stale).
+    untriggered_text: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_rule(spec: RuleSpec) -> CompiledRule:

@@ -24,6 +24,7 @@ can record it at confirm.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import partial
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -639,8 +640,11 @@ def _multiply(ev: Evaluation) -> None:
         ev.offer_benefit[offer.id] = ev.offer_benefit.get(offer.id, 0) + given
 
 
-def _full_trace(ev: Evaluation, trace: dict[int, TraceEntry], order: Sequence[CompiledOffer]) -> tuple[TraceEntry, ...]:
-    """Every offer's entry; those not evaluated (no line of their groups) get theirs now."""
+def _full_trace(ev: Evaluation, trace: dict[int, TraceEntry], order: Sequence[CompiledOffer],
+                cache: dict[int, str]) -> tuple[TraceEntry, ...]:
+    """Every offer's entry; those not evaluated (no line of their groups) get theirs now. The
+    common one, "no line of groups ...", depends on the offer alone: its JSON text is made once per
+    snapshot (`cache`) and handed over with the entry."""
     out = []
     for offer in order:
         entry = trace.get(offer.id)
@@ -648,6 +652,11 @@ def _full_trace(ev: Evaluation, trace: dict[int, TraceEntry], order: Sequence[Co
             refused = _precheck(offer, ev)
             code, reason = refused if refused is not None else ("no_rule", partial(_no_line_of, offer.index_groups))
             entry = TraceEntry(offer.id, offer.name, False, code, reason)
+            if code == "no_rule" and isinstance(reason, partial) and reason.func is _no_line_of:
+                text = cache.get(offer.id)
+                if text is None:
+                    text = cache[offer.id] = json.dumps(entry.as_dict())
+                entry.text = text
         out.append(entry)
     return tuple(out)
 
@@ -687,6 +696,6 @@ def _result(ev: Evaluation, snapshot: Snapshot, trace: dict[int, TraceEntry],
         coupons_to_issue=tuple(ev.coupon_issues),
         coupons_used=tuple(CouponUsed(code, offer_id) for code, offer_id in ev.coupons_used.items()),
         usage=usage,
-        trace_source=partial(_full_trace, ev, trace, order),
+        trace_source=partial(_full_trace, ev, trace, order, snapshot.untriggered_text),
         version=snapshot.version,
     )

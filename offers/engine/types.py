@@ -6,6 +6,7 @@ the context from crm, statuses, segments and attributes; the dry run fills it fr
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -215,7 +216,7 @@ class TraceEntry:
     budget, invalid.
     """
 
-    __slots__ = ("offer_id", "offer_name", "applied", "code", "_reason", "_positions", "benefit", "_rules")
+    __slots__ = ("offer_id", "offer_name", "applied", "code", "_reason", "_positions", "benefit", "_rules", "text")
 
     def __init__(self, offer_id: int, offer_name: str, applied: bool, code: str, reason: Reason,
                  positions: "tuple[int, ...] | Callable[[], tuple[int, ...]]" = (), benefit: Decimal = ZERO,
@@ -230,6 +231,8 @@ class TraceEntry:
         # RuleTrace objects, or the engine's raw (rule, held, reason, positions) records, turned
         # into RuleTrace objects when first read.
         self._rules = rules
+        # The entry as stored JSON, when the engine knows it already (see Result.trace_text).
+        self.text: str | None = None
 
     @property
     def positions(self) -> tuple[int, ...]:
@@ -308,6 +311,14 @@ class Result:
     def trace_json(self) -> list[dict[str, Any]]:
         """The trace as stored with the cheque (crm.Purchase.trace) for support."""
         return [entry.as_dict() for entry in self.trace]
+
+    def trace_text(self) -> str:
+        """trace_json() encoded as JSON text, as json.dumps would write it. Most entries of a cheque
+        are offers none of whose product groups it holds: their entry depends on the offer alone,
+        so the engine hands it over already encoded (once per offer and snapshot) instead of
+        building and encoding two hundred dicts per cheque."""
+        return "[" + ", ".join(entry.text if entry.text is not None else json.dumps(entry.as_dict())
+                               for entry in self.trace) + "]"
 
     def as_dict(self) -> dict[str, Any]:
         def lot(item: BonusLot) -> dict[str, Any]:

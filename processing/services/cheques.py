@@ -312,14 +312,14 @@ def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[dict[str, Any]
                         customer_id=ev.member.id if ev.member else None, card_id=ev.card.pk if ev.card else None,
                         state=Purchase.State.CALCULATED, purchased_at=ev.moment, offline=False, amount=ev.result.amount,
                         discount=Decimal(answer["totals"]["discount"]), bonus_accrued=ev.result.bonus,
-                        bonus_paid=bonus_payment, trace=ev.result.trace_json(), answer=answer, created_at=now)
+                        bonus_paid=bonus_payment, answer=answer, created_at=now)
     with prepared_cursor() as cursor:
         cursor.execute(_INSERT_SQL, {
             "lines": json.dumps(lines), "till": till.pk, "store": till.store_id, "number": number,
             "customer": purchase.customer_id, "card": purchase.card_id, "state": purchase.state,
             "purchased_at": purchase.purchased_at, "offline": False, "amount": purchase.amount,
             "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment,
-            "trace": json.dumps(purchase.trace), "answer": json.dumps(answer), "now": now,
+            "trace": ev.result.trace_text(), "answer": json.dumps(answer), "now": now,
             "account": booking["account_id"], "hold": booking["hold_id"], "seq": booking["seq"],
             "digest": booking["digest"], "request_digest": booking["request_digest"],
             "plan": json.dumps(booking["plan"]), "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
@@ -328,6 +328,7 @@ def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[dict[str, Any]
         })
         purchase.pk = cursor.fetchone()[0]
     purchase._state.adding, purchase._state.db = False, connection.alias  # as if loaded: it is stored
+    del purchase.trace  # deferred (read from the row if asked), not the default [] a save would write back
     return purchase
 
 

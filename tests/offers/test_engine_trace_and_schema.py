@@ -44,6 +44,29 @@ def test_trace_json_is_what_a_cheque_stores():
     assert whole["payable"] == "90.00"
 
 
+def test_trace_text_is_the_stored_json_with_untriggered_offers_encoded_once_per_snapshot():
+    # given offers the cheque triggers, fails, and cannot trigger (none of their groups in it)
+    snapshot = snap(
+        offer(1, rule(group("dairy"), actions=[percent_off("10")], id=10), name="Dairy"),
+        offer(2, rule({"type": "status", "system": "tier", "statuses": ["gold"]}, actions=[percent_off("5")], id=20),
+              name="Gold", cumulative=True),
+        offer(3, rule(group("kids"), actions=[percent_off("5")], id=30), name="Kids \"toys\""),
+        offer(4, rule(group("pets"), group("toys"), actions=[percent_off("5")], id=40), name="Pets"),
+    )
+    # when two cheques are evaluated on the same snapshot
+    first = evaluate(snapshot, cheque(line(1, "MILK", "100.00"), customer=member(statuses={"tier": "silver"})))
+    second = evaluate(snapshot, cheque(line(1, "MILK", "50.00")))
+    # then the text decodes to exactly what trace_json gives, for both cheques
+    assert json.loads(first.trace_text()) == first.trace_json()
+    assert json.loads(second.trace_text()) == second.trace_json()
+    # and the untriggered offers' entries were encoded once, on the snapshot, and reused
+    assert set(snapshot.untriggered_text) == {3, 4}
+    kids = trace_of(second, 3)
+    assert kids.text is snapshot.untriggered_text[3]
+    assert json.loads(kids.text)["reason"] == "no line of groups kids"
+    assert trace_of(second, 1).text is None  # evaluated entries are encoded per cheque
+
+
 def test_an_offer_whose_rules_no_longer_compile_never_applies_and_says_why():
     broken = OfferSpec(id=5, name="broken", rules=(RuleSpec(1, "r", 0, [{"type": "weekdays", "days": [9]}],
                                                             [percent_off("10")]),))

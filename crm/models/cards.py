@@ -41,8 +41,11 @@ class Card(models.Model):
     track = models.CharField(max_length=128, null=True, blank=True, unique=True, help_text="Magnetic track data.")
     customer = models.ForeignKey("crm.Customer", null=True, blank=True, on_delete=models.PROTECT, related_name="cards")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PHYSICAL)
-    category = models.ForeignKey(CardCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="cards")
-    group = models.ForeignKey(CardGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="cards")
+    # Most cards have no category or group: indexed partially (Meta), not every NULL.
+    category = models.ForeignKey(CardCategory, null=True, blank=True, on_delete=models.PROTECT, related_name="cards",
+                                 db_index=False)
+    group = models.ForeignKey(CardGroup, null=True, blank=True, on_delete=models.PROTECT, related_name="cards",
+                              db_index=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.NOT_ACTIVATED)
     state_reason = models.CharField(max_length=300, blank=True)
     replaced_by = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaces")
@@ -58,6 +61,10 @@ class Card(models.Model):
             models.CheckConstraint(
                 condition=~Q(state="replaced") | Q(replaced_by__isnull=False), name="card_replaced_has_successor"
             ),
+        ]
+        indexes = [
+            models.Index(fields=["category"], name="card_category_idx", condition=Q(category__isnull=False)),
+            models.Index(fields=["group"], name="card_group_idx", condition=Q(group__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -75,8 +82,10 @@ class Card(models.Model):
 class CardAccount(models.Model):
     """A card holds several accounts; an account may be shared by several cards."""
 
-    card = models.ForeignKey(Card, on_delete=models.CASCADE)
-    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE)
+    # Indexed by card_account_unique (card, account) and card_account_by_account_idx (account, card):
+    # a single-column index on either would only cost every insert (imports write millions).
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, db_index=False)
+    account = models.ForeignKey("crm.Account", on_delete=models.CASCADE, db_index=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["card", "account"], name="card_account_unique")]

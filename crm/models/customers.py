@@ -65,9 +65,12 @@ class Customer(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.ANONYMOUS)
     registered_at = models.DateTimeField(null=True, blank=True)
     registration_channel = models.CharField(max_length=16, choices=Channel.choices, blank=True)
-    registration_store = models.ForeignKey("catalogue.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Usually NULL (and merged_into almost always): indexed partially (Meta), not every NULL.
+    registration_store = models.ForeignKey("catalogue.Store", null=True, blank=True, on_delete=models.SET_NULL,
+                                           related_name="+", db_index=False)
     timezone = models.CharField(max_length=64, default="UTC")
-    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="merged_from",
+                                    db_index=False)
     blocked_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,6 +81,9 @@ class Customer(models.Model):
             models.Index(fields=["last_name", "first_name"], name="customer_name_idx"),
             models.Index(fields=["birth_date"], name="customer_birth_idx"),
             models.Index(fields=["registered_at"], name="customer_registered_idx"),
+            models.Index(fields=["registration_store"], name="customer_reg_store_idx",
+                         condition=Q(registration_store__isnull=False)),
+            models.Index(fields=["merged_into"], name="customer_merged_into_idx", condition=Q(merged_into__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(
@@ -98,7 +104,8 @@ class Notifier(models.Model):
         EMAIL = "email"
         PUSH = "push"
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifiers")
+    # Indexed by notifier_unique_per_customer (customer, kind, value).
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notifiers", db_index=False)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     value = models.CharField(max_length=254, help_text="Phone in E.164, email in lower case, push token as given.")
     verified = models.BooleanField(default=False)

@@ -39,7 +39,8 @@ class Currency(models.Model):
 class Account(models.Model):
     """A balance in one currency, owned by a customer; cards reach it through CardAccount."""
 
-    customer = models.ForeignKey("crm.Customer", on_delete=models.PROTECT, related_name="accounts")
+    # Indexed by account_customer_currency_idx (customer, currency).
+    customer = models.ForeignKey("crm.Customer", on_delete=models.PROTECT, related_name="accounts", db_index=False)
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="accounts")
     activated_balance = models.DecimalField(default=ZERO, **POINTS)
     pending_balance = models.DecimalField(default=ZERO, **POINTS)

@@ -24,7 +24,6 @@ can record it at confirm.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from functools import partial
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -49,6 +48,7 @@ from offers.engine.types import (
     RuleTrace,
     TraceEntry,
     UsageFacts,
+    entry_text,
 )
 
 EMPTY: frozenset[str] = frozenset()
@@ -655,7 +655,7 @@ def _full_trace(ev: Evaluation, trace: dict[int, TraceEntry], order: Sequence[Co
             if code == "no_rule" and isinstance(reason, partial) and reason.func is _no_line_of:
                 text = cache.get(offer.id)
                 if text is None:
-                    text = cache[offer.id] = json.dumps(entry.as_dict())
+                    text = cache[offer.id] = entry_text(entry)
                 entry.text = text
         out.append(entry)
     return tuple(out)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalogue.api.authentication import TillAuthentication
 from core.actors import Actor
+from core.jsontext import FastJSONRenderer
 from crm.api.authentication import CustomerTokenAuthentication
 from loymax.api.permissions import IsCustomer, IsTill
 from processing import services
@@ -43,7 +43,7 @@ class TillView(APIView):
     authentication_classes = [TillAuthentication]
     permission_classes = [IsTill]
     parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [FastJSONRenderer]
     content_negotiation_class = JSONOnly
 
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from attributes.services import counter_apply_purchase
 from catalogue.models import Till
 from core.actors import Actor
+from core import jsontext
 from core.db import prepared_cursor
 from core.errors import Conflict, DomainError
 from core.rows import cache_related, instance_from
@@ -315,14 +316,14 @@ def _insert(*, till: Till, number: str, ev: Evaluated, rows: list[dict[str, Any]
                         bonus_paid=bonus_payment, answer=answer, created_at=now)
     with prepared_cursor() as cursor:
         cursor.execute(_INSERT_SQL, {
-            "lines": json.dumps(lines), "till": till.pk, "store": till.store_id, "number": number,
+            "lines": jsontext.dumps(lines), "till": till.pk, "store": till.store_id, "number": number,
             "customer": purchase.customer_id, "card": purchase.card_id, "state": purchase.state,
             "purchased_at": purchase.purchased_at, "offline": False, "amount": purchase.amount,
             "discount": purchase.discount, "bonus_accrued": purchase.bonus_accrued, "bonus_paid": bonus_payment,
-            "trace": ev.result.trace_text(), "answer": json.dumps(answer), "now": now,
+            "trace": ev.result.trace_text(), "answer": jsontext.dumps(answer), "now": now,
             "account": booking["account_id"], "hold": booking["hold_id"], "seq": booking["seq"],
             "digest": booking["digest"], "request_digest": booking["request_digest"],
-            "plan": json.dumps(booking["plan"]), "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
+            "plan": jsontext.dumps(booking["plan"]), "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
             "actor_label": actor.label[:150], "action": action, "repr": str(purchase)[:200],
             "after": audit_json(audit_after(purchase)),
         })
@@ -615,7 +616,7 @@ def _confirm_write(purchase: Purchase, *, actor: Actor, issued: list[str]) -> No
              "coupons_issued": issued}
     with prepared_cursor() as cursor:
         cursor.execute(_CONFIRM_SQL, {
-            "state": purchase.state, "now": purchase.confirmed_at, "answer": json.dumps(answer), "purchase": purchase.pk,
+            "state": purchase.state, "now": purchase.confirmed_at, "answer": jsontext.dumps(answer), "purchase": purchase.pk,
             "customer": purchase.customer_id, "payload": audit_json(payload),
             "dedup": f"purchase_confirmed:{purchase.pk}", "actor_kind": actor.kind, "actor_id": str(actor.id)[:64],
             "actor_label": actor.label[:150], "repr": str(purchase)[:200], "after": audit_json(after),

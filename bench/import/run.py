@@ -165,6 +165,17 @@ def reset(url: str) -> None:
         conn.execute("DELETE FROM core_auditevent WHERE action LIKE 'import.%'")
 
 
+def values_clear(url: str, kind: str) -> None:
+    """Values and counters are measured as a first load: with the customers reused, the values of
+    an earlier run would otherwise be there already and the import would write nothing (a re-run)."""
+    import psycopg
+
+    table = {"attributes.values": "attributes_value", "attributes.counters": "attributes_countervalue"}[kind]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {table}")
+        conn.execute(f"ANALYZE {table}")
+
+
 def definitions() -> None:
     from attributes.models import Attribute, Counter
 
@@ -214,6 +225,8 @@ def main() -> None:
             if name not in only and not (name == "customers" and not reuse):
                 continue
             floor = schema_floor(url, files[kind]) if name == "customers" else None
+            if name != "customers":
+                values_clear(url, kind)
             raw = raw_copy(url, kind, files[kind])
             got = ours(kind, files[kind])
             if got["state"] not in ("done", "done_with_errors"):

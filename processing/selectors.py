@@ -9,6 +9,7 @@ round trip for the whole context, whatever the number of offers or lines.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -204,21 +205,34 @@ SELECT c.id, c.first_name, c.last_name, c.state, c.birth_date, c.registered_at,
      FROM offers_personalproductchoice pc JOIN offers_personalproductset ps ON ps.id = pc.product_set_id AND ps.is_active
      JOIN catalogue_product p ON p.id = pc.product_id
      WHERE pc.customer_id = c.id AND (pc.valid_until IS NULL OR pc.valid_until >= %(today)s)),
-  (SELECT json_agg(json_build_array(oc.offer_id, oc.customer_id, oc.uses, oc.benefit::text))
-     FROM offers_offercounter oc WHERE oc.offer_id = ANY(%(limited)s::bigint[]) AND oc.customer_id IN (0, c.id)),
-  (SELECT json_agg(DISTINCT json_build_array(g.code, (pu.purchased_at AT TIME ZONE %(tz)s)::date)::text)
-     FROM crm_purchase pu JOIN crm_purchaseline l ON l.purchase_id = pu.id
-     JOIN catalogue_productgroupmembership gm ON gm.product_id = l.product_id
-     JOIN catalogue_productgroup g ON g.id = gm.group_id AND g.code = ANY(%(history)s::text[])
-     WHERE cardinality(%(history)s::text[]) > 0 AND pu.customer_id = c.id AND pu.state = 'confirmed'
-       AND pu.kind = 'sale'),
+  {usage},
+  {history},
   (SELECT json_agg(json_build_array(a.id, cu.code, cu.is_default, a.activated_balance::text,
                                     a.pending_balance::text, a.held_balance::text) ORDER BY a.id)
      FROM crm_account a JOIN crm_currency cu ON cu.id = a.currency_id
-     WHERE a.customer_id = c.id
-       AND (%(card)s::bigint IS NULL OR a.id IN (SELECT ca.account_id FROM crm_cardaccount ca WHERE ca.card_id = %(card)s)))
+     WHERE a.customer_id = c.id{card})
 FROM crm_customer c WHERE c.id = %(customer)s
 """
+_MEMBER_USAGE = """(SELECT json_agg(json_build_array(oc.offer_id, oc.customer_id, oc.uses, oc.benefit::text))
+     FROM offers_offercounter oc WHERE oc.offer_id = ANY(%(limited)s::bigint[]) AND oc.customer_id IN (0, c.id))"""
+_MEMBER_HISTORY = """(SELECT json_agg(DISTINCT json_build_array(g.code, (pu.purchased_at AT TIME ZONE %(tz)s)::date)::text)
+     FROM crm_purchase pu JOIN crm_purchaseline l ON l.purchase_id = pu.id
+     JOIN catalogue_productgroupmembership gm ON gm.product_id = l.product_id
+     JOIN catalogue_productgroup g ON g.id = gm.group_id AND g.code = ANY(%(history)s::text[])
+     WHERE pu.customer_id = c.id AND pu.state = 'confirmed' AND pu.kind = 'sale')"""
+_MEMBER_CARD = """
+       AND a.id IN (SELECT ca.account_id FROM crm_cardaccount ca WHERE ca.card_id = %(card)s)"""
+
+
+@functools.cache
+def _member_sql(usage: bool, history: bool, card: bool) -> str:
+    """The member read without the parts this cheque does not need. Each variant is its own
+    prepared statement: with the parts switched by parameters instead (`cardinality(history) > 0`),
+    PostgreSQL's plan cache saw a generic plan far costlier than the custom ones (which fold the
+    switches away) and planned the statement on every execution (1.7 ms, ten times its run)."""
+    return _MEMBER_SQL.format(usage=_MEMBER_USAGE if usage else "NULL::json",
+                              history=_MEMBER_HISTORY if history else "NULL::json",
+                              card=_MEMBER_CARD if card else "")
 
 
 def _attribute_value(row: list) -> Any:
@@ -245,8 +259,9 @@ def member_load(*, customer_id: int, card_id: int | None = None, tz: str = "UTC"
     zone = zoneinfo.ZoneInfo(tz)
     today = today or dt.datetime.now(zone).date()
     with prepared_cursor() as cursor:
-        cursor.execute(_MEMBER_SQL, {"customer": customer_id, "card": card_id, "tz": tz, "today": today,
-                                     "limited": list(limited_offer_ids), "history": list(history_groups)})
+        cursor.execute(_member_sql(bool(limited_offer_ids), bool(history_groups), card_id is not None),
+                       {"customer": customer_id, "card": card_id, "tz": tz, "today": today,
+                        "limited": list(limited_offer_ids), "history": list(history_groups)})
         row = cursor.fetchone()
     if row is None:
         raise DomainError("customer_not_found", f"No member {customer_id}.", field="identifier.value", status=404)

@@ -12,6 +12,12 @@ executes it.
 Use it only for fixed SQL text with `%s` / `%(name)s` parameters that PostgreSQL can type from
 context (cast where it cannot: `%(x)s::jsonb`, `%(ids)s::bigint[]`); never for `SET ... = %s` or
 DDL. Queries still go through Django's cursor wrapper, so they are logged and counted as any other.
+
+Keep each text's shape fixed: parts switched on and off by parameters (`x IS NULL OR ...`,
+`cardinality(arr) > 0 AND ...`) make PostgreSQL's plan cache prefer custom plans and plan on every
+execution again; give each shape its own text instead (see processing.selectors._member_sql).
+A prepared statement lives as long as its connection (DB_CONN_MAX_AGE); a migration that changes
+the type of a column one of them returns needs the workers restarted, as every deploy does.
 """
 from __future__ import annotations
 

@@ -13,14 +13,13 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.utils.functional import Promise
 from rest_framework.renderers import JSONRenderer
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    # Lazy translation strings and the like: their text (what DRF's encoder writes too).
-    if hasattr(value, "__str__") and not isinstance(value, (bytes, bytearray)):
+    # orjson writes str, int, bool, None, lists, dicts, datetimes, dates and UUIDs itself.
+    if isinstance(value, (Decimal, Promise)):  # money and points; lazy translations (as DRF writes them)
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 

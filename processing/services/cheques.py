@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from attributes.services import counter_apply_purchase
 from catalogue.models import Till
-from core.actors import Actor
 from core import jsontext
+from core.actors import Actor
 from core.db import prepared_cursor
 from core.errors import Conflict, DomainError
 from core.rows import cache_related, instance_from

@@ -36,3 +36,12 @@ def test_renderer_writes_bytes_and_nothing_for_no_data():
     renderer = FastJSONRenderer()
     assert json.loads(renderer.render({"a": Decimal("1.00")})) == {"a": "1.00"}
     assert renderer.render(None) == b""
+
+
+def test_an_object_json_does_not_know_is_refused_not_written_as_its_str():
+    class Cheque:
+        def __str__(self) -> str:
+            return "cheque 1"
+
+    with pytest.raises(TypeError):
+        dumps({"purchase": Cheque()})

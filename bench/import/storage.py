@@ -51,11 +51,16 @@ def generate(conn, n: int, seed: int = 7) -> dict[str, int]:
               "choice": "value_text", "date": "value_date", "multi_choice": "value_list"}
     import json
 
-    with conn.cursor() as cur:
-        with cur.copy("COPY attributes_value (customer_id, attribute_id, value_bool, value_int, value_dec, value_text, "
-                      "value_date, value_list, updated_at) FROM STDIN") as eav, \
-                conn.cursor().copy("COPY attr_jsonb (customer_id, data) FROM STDIN") as js, \
-                conn.cursor().copy("COPY attr_wide FROM STDIN") as wide:
+    import psycopg
+
+    # One COPY at a time per connection (the protocol allows no more): the three layouts are
+    # written side by side, each through its own connection.
+    url = conn.info.dsn
+    with psycopg.connect(url, autocommit=True) as js_conn, psycopg.connect(url, autocommit=True) as wide_conn:
+        with conn.cursor().copy("COPY attributes_value (customer_id, attribute_id, value_bool, value_int, value_dec, "
+                                "value_text, value_date, value_list, updated_at) FROM STDIN") as eav, \
+                js_conn.cursor().copy("COPY attr_jsonb (customer_id, data) FROM STDIN") as js, \
+                wide_conn.cursor().copy("COPY attr_wide FROM STDIN") as wide:
             now = dt.datetime.now(dt.timezone.utc)
             for customer in range(1, n + 1):
                 values = {}

@@ -24,6 +24,25 @@ def _code_requests_per_ip_reset() -> None:
     code_request_ip_reset(ip="127.0.0.1")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_offer_snapshot(request) -> Iterator[None]:
+    """A test that touches the database starts with no compiled offers in this process and a fresh
+    snapshot version in Redis, so it evaluates the offers it made, not another test's."""
+    uses_db = any(m.name == "django_db" for m in request.node.iter_markers()) or bool(
+        {"db", "transactional_db", "django_db_setup"} & set(request.fixturenames))
+    if not uses_db:
+        yield
+        return
+    from django.core.cache import cache
+
+    from offers.snapshot import VERSION_KEY, snapshot_forget
+
+    snapshot_forget()
+    cache.delete(VERSION_KEY)
+    yield
+    snapshot_forget()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

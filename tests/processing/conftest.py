@@ -14,23 +14,6 @@ from tests.factories.offers import OfferFactory, RuleFactory
 from tests.factories.crm import AccountFactory
 
 
-@pytest.fixture(autouse=True)
-def _fresh_snapshot(request):
-    """Each test compiles the offers it made (no snapshot of another test's offers)."""
-    if not any(m.name == "django_db" for m in request.node.iter_markers()) and "db" not in request.fixturenames \
-            and "transactional_db" not in request.fixturenames:
-        yield
-        return
-    from django.core.cache import cache
-
-    from offers.snapshot import VERSION_KEY, snapshot_forget
-
-    snapshot_forget()
-    cache.delete(VERSION_KEY)
-    yield
-    snapshot_forget()
-
-
 @dataclass
 class Member:
     customer: Customer

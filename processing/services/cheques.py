@@ -88,8 +88,12 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def _not_found(number: str) -> DomainError:
-    return DomainError("operation_not_found", f"No cheque {number} from this till.", field="number", status=404)
+def _locked_or_not_found(till: Till, number: str) -> Purchase:
+    """The cheque locked (confirm and cancel act only on one that exists)."""
+    purchase = _locked(till, number)
+    if purchase is None:
+        raise DomainError("operation_not_found", f"No cheque {number} from this till.", field="number", status=404)
+    return purchase
 
 
 def _already_confirmed(number: str) -> Conflict:
@@ -455,9 +459,7 @@ def cheque_confirm(*, till: Till, number: str, actor: Actor,
     """Book the calculated cheque in one transaction. A retry answers the stored answer."""
     number = str(number).strip()
     with transaction.atomic():
-        purchase = _locked(till, number)
-        if purchase is None:
-            raise _not_found(number)
+        purchase = _locked_or_not_found(till, number)
         if purchase.state == Purchase.State.CONFIRMED:
             return answer_out(purchase, replayed=True)
         if purchase.state == Purchase.State.CANCELLED:
@@ -629,9 +631,7 @@ def cheque_cancel(*, till: Till, number: str, actor: Actor) -> dict[str, Any]:
     """Release the hold; the cheque ends cancelled. Twice answers the same."""
     number = str(number).strip()
     with transaction.atomic():
-        purchase = _locked(till, number)
-        if purchase is None:
-            raise _not_found(number)
+        purchase = _locked_or_not_found(till, number)
         if purchase.state == Purchase.State.CONFIRMED:
             raise _already_confirmed(number)
         if purchase.state == Purchase.State.CANCELLED:

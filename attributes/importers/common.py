@@ -174,6 +174,15 @@ def run_twice_on_race(cursor: Any, sql: str, params: Any = None) -> list[tuple[A
     return []
 
 
+def merge_staged(cursor: Any, *, apply_sql: str, table: str, types: set[str], target: str) -> list[tuple[int, str]]:
+    """Merge a chunk's staged rows (`table`, identified by `types`) into `target` with `apply_sql`
+    (its `{resolved}` is the staged rows with their customer ids): statistics current, lookups by
+    index, run again once on a concurrent insert. Returns the statement's (line, text) rows."""
+    statistics_refresh(cursor, ("crm_customer", "crm_card", "crm_notifier", target))
+    index_lookups(cursor)
+    return run_twice_on_race(cursor, apply_sql.replace("{resolved}", resolved_sql(table, types)))
+
+
 def stage_text(cursor: Any, name: str, columns: Sequence[tuple[str, str]], payload: list[str], *,
                analyze: bool = False) -> None:
     """Like `stage`, from a ready COPY text payload (one string per row, newline-terminated)."""

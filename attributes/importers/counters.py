@@ -22,14 +22,11 @@ from attributes.importers.common import (
     cursor,
     errors_from,
     identifier_check,
-    index_lookups,
+    merge_staged,
     phone_or_email,
     raw_leftovers_staged,
     stage_raw,
-    resolved_sql,
-    run_twice_on_race,
     stage_text,
-    statistics_refresh,
 )
 from attributes.importers.values import job_actor
 from attributes.models import Counter
@@ -216,9 +213,7 @@ class CounterValuesImporter(Importer):
         errors = list(refused)
         written = 0
         if cur is not None and types:
-            statistics_refresh(cur, ("crm_customer", "crm_card", "crm_notifier", "attributes_countervalue"))
-            index_lookups(cur)
-            result = run_twice_on_race(cur, _APPLY.replace("{resolved}", resolved_sql(table, types)))
+            result = merge_staged(cur, apply_sql=_APPLY, table=table, types=types, target="attributes_countervalue")
             written = next((int(r) for line, r in result if line == -1), 0)
             errors += errors_from((line, reason) for line, reason in result if line > 0)
         audit_record(actor=job_actor(job), action="import.counters.chunk", target=job,

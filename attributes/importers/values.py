@@ -30,14 +30,11 @@ from attributes.importers.common import (
     cursor,
     errors_from,
     identifier_check,
-    index_lookups,
+    merge_staged,
     phone_or_email,
     raw_leftovers_staged,
     stage_raw,
-    resolved_sql,
-    run_twice_on_race,
     stage_text,
-    statistics_refresh,
 )
 from attributes.models import Attribute, Question
 from attributes.values import COLUMN, COLUMNS, MAX_TEXT, value_parse
@@ -305,9 +302,7 @@ class AttributeValuesImporter(Importer):
         errors = list(refused)
         counts: dict[int, int] = {}
         if cur is not None and types:
-            statistics_refresh(cur, ("crm_customer", "crm_card", "crm_notifier", "attributes_value"))
-            index_lookups(cur)
-            result = run_twice_on_race(cur, _APPLY.replace("{resolved}", resolved_sql(table, types)))
+            result = merge_staged(cur, apply_sql=_APPLY, table=table, types=types, target="attributes_value")
             counts = {line: int(reason) for line, reason in result if line < 0}
             errors += errors_from((line, reason) for line, reason in result if line > 0)
         audit_record(actor=job_actor(job), action="import.values.chunk", target=job,

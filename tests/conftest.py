@@ -115,6 +115,15 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def admin_login(page, base_url: str, username: str, password: str) -> None:
+    """Sign in to the admin in a Playwright page and wait for its front page."""
+    page.goto(f"{base_url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+
 def run_in_threads(target, count: int) -> list:
     """Run `target(i)` in `count` threads started together; return results or exceptions."""
     barrier = threading.Barrier(count)

@@ -9,16 +9,14 @@ from rest_framework.test import APIClient
 from attributes.models import Question
 from crm.models import Customer
 from tests.factories.crm import customer_token_for
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_marketer_adds_a_question_in_the_designer(live_server, page, settings):
     call_command("load_demo")
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "marketer")
-    page.fill("#id_password", settings.LOYALTY["DEMO_PASSWORD"])
-    page.click("input[type=submit]")
+    admin_login(page, live_server.url, "marketer", settings.LOYALTY["DEMO_PASSWORD"])
     page.click("a:has-text('Questionnaires')")
     page.click("a:has-text('About you')")
     index = int(page.input_value("#id_questions-TOTAL_FORMS"))

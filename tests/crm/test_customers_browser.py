@@ -6,6 +6,7 @@ import pytest
 from core.models import AuditEvent
 from crm.models import Card
 from tests.factories.crm import CardFactory, CustomerFactory, NotifierFactory
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,11 +17,7 @@ def test_agent_finds_customer_by_phone_and_blocks_a_card(live_server, page, agen
     card = CardFactory(customer=customer, number="7000123456")
     CustomerFactory(first_name="Boris", last_name="Other")
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", agent.username)
-    page.fill("#id_password", "pass-12345")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_login(page, live_server.url, agent.username, "pass-12345")
 
     page.goto(f"{live_server.url}/admin/crm/customer/")
     page.fill("#searchbar", "8 916 123-45-67")  # the way a caller dictates it

@@ -8,17 +8,14 @@ import pytest
 from django.core.management import call_command
 
 from offers.models import Offer
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_marketer_creates_an_offer_and_dry_runs_it(live_server, page, settings):
     call_command("load_demo")
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "marketer")
-    page.fill("#id_password", settings.LOYALTY["DEMO_PASSWORD"])
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_login(page, live_server.url, "marketer", settings.LOYALTY["DEMO_PASSWORD"])
 
     page.goto(f"{live_server.url}/admin/offers/offer/add/")
     page.fill("#id_name", "Kids weekend 15%")

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from crm.models import Purchase
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,11 +29,7 @@ def test_agent_sees_a_till_cheque_with_its_offers_and_trace(live_server, page, s
     purchase = Purchase.objects.get(number="BROWSER-1")
 
     # when: the agent searches the purchases by the cheque number and opens it
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "agent")
-    page.fill("#id_password", settings.LOYALTY["DEMO_PASSWORD"])
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_login(page, live_server.url, "agent", settings.LOYALTY["DEMO_PASSWORD"])
     page.goto(f"{live_server.url}/admin/crm/purchase/?q=BROWSER-1")
     page.click(f"a[href^='/admin/crm/purchase/{purchase.pk}/change/']")
     page.wait_for_selector("#purchase_form, form")

@@ -8,6 +8,7 @@ from core.actors import Actor
 from segments import services
 from segments.models import Membership, Segment
 from tests.factories.crm import CustomerFactory, NotifierFactory, PurchaseFactory
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,11 +21,7 @@ def test_marketer_builds_previews_saves_and_refreshes_a_segment(live_server, pag
         PurchaseFactory(customer=CustomerFactory())
     services.rfm_recompute(actor=Actor.system("test"))
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pass-12345")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_login(page, live_server.url, marketer.username, "pass-12345")
 
     page.goto(f"{live_server.url}/admin/segments/segment/add/")
     page.fill("#id_name", "Texting list")

@@ -6,6 +6,7 @@ import pytest
 from core.models import AuditEvent
 from statuses.models import Status, StatusSystem
 from tests.factories.statuses import spend_counter
+from tests.conftest import admin_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -13,11 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_marketer_defines_a_system_with_two_statuses(live_server, page, marketer):
     counter = spend_counter()
 
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", marketer.username)
-    page.fill("#id_password", "pass-12345")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    admin_login(page, live_server.url, marketer.username, "pass-12345")
 
     page.goto(f"{live_server.url}/admin/statuses/statussystem/add/")
     assert "spend" in page.locator(".field-condition_help").inner_text()  # the counters one may name
